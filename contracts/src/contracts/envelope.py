@@ -1,0 +1,159 @@
+"""The CloudEvents 1.0 envelope in structured JSON mode, and the Kafka record it travels in.
+
+Kafka key = the event's subject (the enrolment id) in UTF-8, so all events of one enrolment share a partition
+and keep their order. Value = one CloudEvents JSON object; header ``content-type: application/cloudevents+json``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from contracts.events import EVENT_TYPES, EventPayload
+from contracts.types import Instant
+
+CONTENT_TYPE = "application/cloudevents+json"
+DATA_CONTENT_TYPE = "application/json"
+
+PayloadT = TypeVar("PayloadT", bound=EventPayload)
+
+
+class InvalidEvent(ValueError):
+    """A message that breaks the contract; `reason` says which field and why, for the dead-letter topic."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Envelope(BaseModel):
+    """The CloudEvents attributes we rely on. Extension attributes (e.g. ``partitionkey``) are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    specversion: Literal["1.0"]
+    id: str = Field(min_length=1, max_length=128)
+    source: str = Field(min_length=1, max_length=2000, description="URI-reference of the producing system.")
+    type: str = Field(min_length=1, max_length=200)
+    time: Instant
+    subject: str = Field(min_length=1, max_length=200)
+    datacontenttype: str = Field(default=DATA_CONTENT_TYPE)
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class KafkaRecord:
+    """What goes on the wire: key, value and headers of one Kafka message."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class CloudEvent(Generic[PayloadT]):
+    """A decoded, validated event: envelope attributes plus the typed payload."""
+
+    id: str
+    source: str
+    type: str
+    time: datetime
+    subject: str
+    data: PayloadT
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """CloudEvents identity: `source` + `id` is unique per distinct event."""
+        return (self.source, self.id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "specversion": "1.0",
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+            "time": self.time.isoformat(),
+            "subject": self.subject,
+            "datacontenttype": DATA_CONTENT_TYPE,
+            "data": self.data.model_dump(mode="json", exclude_none=True),
+        }
+
+    def to_kafka(self) -> KafkaRecord:
+        value = json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return KafkaRecord(
+            topic=self.data.topic,
+            key=self.subject.encode("utf-8"),
+            value=value,
+            headers=[("content-type", CONTENT_TYPE.encode("ascii"))],
+        )
+
+
+def new_event(
+    data: PayloadT, *, source: str, event_id: str | None = None, time: datetime | None = None
+) -> CloudEvent[PayloadT]:
+    """Wrap a payload in an envelope; the id defaults to a fresh UUID, the time to now (UTC)."""
+    return CloudEvent(
+        id=event_id or str(uuid.uuid4()),
+        source=source,
+        type=data.event_type,
+        time=time or datetime.now(UTC),
+        subject=data.subject(),
+        data=data,
+    )
+
+
+def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
+    """One line per problem: the dotted path of the field and why it is wrong."""
+    problems = []
+    for item in error.errors(include_url=False):
+        path = ".".join(str(part) for part in item["loc"]) or "(root)"
+        problems.append(f"{prefix}{path}: {item['msg']}")
+    return "; ".join(problems)
+
+
+def decode_event(
+    value: bytes | None, *, key: bytes | None = None, known_types: dict[str, type[EventPayload]] | None = None
+) -> CloudEvent[EventPayload]:
+    """Parse one Kafka message value into a typed event, or raise InvalidEvent saying exactly what is wrong."""
+    if value is None:
+        raise InvalidEvent("message has no value (tombstone); expected a CloudEvents JSON object")
+    try:
+        raw = json.loads(value.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise InvalidEvent(f"value is not UTF-8: {error}") from error
+    except json.JSONDecodeError as error:
+        raise InvalidEvent(f"value is not JSON: {error}") from error
+    if not isinstance(raw, dict):
+        raise InvalidEvent(f"value is JSON {type(raw).__name__}, expected a CloudEvents object")
+    try:
+        envelope = Envelope.model_validate(raw)
+    except ValidationError as error:
+        raise InvalidEvent("not a valid CloudEvent: " + describe_validation_error(error)) from error
+    if envelope.datacontenttype.split(";")[0].strip().lower() != DATA_CONTENT_TYPE:
+        raise InvalidEvent(f"datacontenttype must be {DATA_CONTENT_TYPE!r}, got {envelope.datacontenttype!r}")
+    types = EVENT_TYPES if known_types is None else known_types
+    model = types.get(envelope.type)
+    if model is None:
+        raise InvalidEvent(f"unknown event type {envelope.type!r}; known: {', '.join(sorted(types))}")
+    try:
+        data = model.model_validate(envelope.data)
+    except ValidationError as error:
+        raise InvalidEvent(f"invalid {envelope.type} data: " + describe_validation_error(error, "data.")) from error
+    if envelope.subject != data.subject():
+        raise InvalidEvent(f"subject {envelope.subject!r} does not match the event's {data.subject()!r}")
+    if key is not None and key.decode("utf-8", errors="replace") != envelope.subject:
+        raise InvalidEvent(f"Kafka key {key!r} does not match subject {envelope.subject!r}")
+    return CloudEvent(
+        id=envelope.id,
+        source=envelope.source,
+        type=envelope.type,
+        time=envelope.time,
+        subject=envelope.subject,
+        data=data,
+    )

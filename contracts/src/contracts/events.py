@@ -1,0 +1,256 @@
+"""Payloads (`data`) of every event type in the contract.
+
+Tolerant reader: unknown fields are ignored, never rejected, so producers may add fields without breaking us.
+A breaking change gets a new type name with a version suffix (``EnrolmentCreated.v2``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+from contracts import topics
+from contracts.types import AcademicYear, Credits, CurrencyCode, EnrolmentId, Identifier, Instant, Money
+
+Semester = Literal[1, 2]
+
+
+class ContractModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+
+class EventPayload(ContractModel):
+    """Base of every `data` payload; the class knows its CloudEvents `type` and its topic."""
+
+    event_type: ClassVar[str]
+    topic: ClassVar[str]
+
+    def subject(self) -> str:
+        """The CloudEvents `subject` and Kafka key of this event: the enrolment it is about."""
+        return str(getattr(self, "enrolment_id"))  # noqa: B009 - every enrolment event has one
+
+
+# --- enrolment.events -------------------------------------------------------------------------------------
+
+
+class Student(ContractModel):
+    id: Identifier
+    given_name: str = Field(min_length=1, max_length=200)
+    family_name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+
+
+class Course(ContractModel):
+    id: Identifier
+    title: str = Field(min_length=1, max_length=300)
+    credits: Credits
+    semester: Semester
+
+
+class TuitionTerms(ContractModel):
+    currency: CurrencyCode
+    fixed_fee: Money
+    per_credit: Money
+
+
+class MicroCredentialSnapshot(ContractModel):
+    """The micro-credential as it was in the catalogue when the student enrolled."""
+
+    id: Identifier
+    title: str = Field(min_length=1, max_length=300)
+    academic_year: AcademicYear
+    courses: list[Course] = Field(min_length=1)
+
+    @field_validator("courses")
+    @classmethod
+    def _course_ids_unique(cls, courses: list[Course]) -> list[Course]:
+        ids = [course.id for course in courses]
+        duplicates = sorted({course_id for course_id in ids if ids.count(course_id) > 1})
+        if duplicates:
+            raise ValueError(f"course ids must be unique; repeated: {', '.join(duplicates)}")
+        return courses
+
+
+class EnrolmentCreated(EventPayload):
+    event_type: ClassVar[str] = "EnrolmentCreated"
+    topic: ClassVar[str] = topics.ENROLMENT_EVENTS
+
+    enrolment_id: EnrolmentId
+    student: Student
+    microcredential: MicroCredentialSnapshot
+    tuition: TuitionTerms
+    enrolled_at: Instant
+
+
+class EnrolmentCancelled(EventPayload):
+    event_type: ClassVar[str] = "EnrolmentCancelled"
+    topic: ClassVar[str] = topics.ENROLMENT_EVENTS
+
+    enrolment_id: EnrolmentId
+    cancelled_at: Instant = Field(description="When the student cancelled; this, not processing time, decides the refund.")
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+# --- assessment.events ------------------------------------------------------------------------------------
+
+
+class Grade(ContractModel):
+    value: str = Field(min_length=1, max_length=20, examples=["14"])
+    scale: str = Field(min_length=1, max_length=40, examples=["0-20"])
+
+
+class CourseCompleted(EventPayload):
+    event_type: ClassVar[str] = "CourseCompleted"
+    topic: ClassVar[str] = topics.ASSESSMENT_EVENTS
+
+    enrolment_id: EnrolmentId
+    course_id: Identifier
+    passed: bool
+    grade: Grade | None = None
+    assessed_at: Instant
+    assessment_type: str | None = Field(default=None, max_length=200, examples=["written exam", "project"])
+    supervised: bool | None = None
+    identity_verified: bool | None = None
+
+
+# --- billing.events ---------------------------------------------------------------------------------------
+
+
+class SemesterAmount(ContractModel):
+    semester: Semester
+    credits: Credits | Literal[0] = Field(description="Credits of that semester (0 only where none).")
+    amount: Money
+
+
+class TuitionInvoiced(EventPayload):
+    event_type: ClassVar[str] = "TuitionInvoiced"
+    topic: ClassVar[str] = topics.BILLING_EVENTS
+
+    enrolment_id: EnrolmentId
+    student_id: Identifier
+    microcredential_id: Identifier
+    academic_year: AcademicYear
+    currency: CurrencyCode
+    lines: list[SemesterAmount] = Field(min_length=1)
+    fixed_fee: Money
+    total: Money
+
+    @model_validator(mode="after")
+    def _total_adds_up(self) -> TuitionInvoiced:
+        _check_total(self.lines, self.fixed_fee, self.total)
+        return self
+
+
+class ReimbursementCalculated(EventPayload):
+    event_type: ClassVar[str] = "ReimbursementCalculated"
+    topic: ClassVar[str] = topics.BILLING_EVENTS
+
+    enrolment_id: EnrolmentId
+    cancelled_at: Instant
+    policy: Identifier = Field(description="Id (and version) of the cancellation policy used.")
+    rule: Identifier = Field(examples=["full-refund", "second-semester-refund", "no-refund"])
+    currency: CurrencyCode
+    lines: list[SemesterAmount] = Field(min_length=1)
+    fixed_fee: Money = Field(description="The refunded part of the fixed fee.")
+    total: Money
+
+    @model_validator(mode="after")
+    def _total_adds_up(self) -> ReimbursementCalculated:
+        _check_total(self.lines, self.fixed_fee, self.total)
+        return self
+
+
+def _check_total(lines: list[SemesterAmount], fixed_fee: Any, total: Any) -> None:
+    expected = sum((line.amount for line in lines), fixed_fee)
+    if expected != total:
+        raise ValueError(f"total {total} is not the sum of the lines and the fixed fee ({expected})")
+
+
+# --- certification.events ---------------------------------------------------------------------------------
+
+
+class CredentialIssued(EventPayload):
+    event_type: ClassVar[str] = "CredentialIssued"
+    topic: ClassVar[str] = topics.CERTIFICATION_EVENTS
+
+    enrolment_id: EnrolmentId
+    credential_id: Identifier
+    student_id: Identifier
+    microcredential_id: Identifier
+    issued_at: Instant
+    credential_url: str = Field(min_length=1, max_length=2000)
+    credential: dict[str, Any] = Field(description="The signed W3C Verifiable Credential / Open Badges 3.0 document.")
+
+
+class CredentialRevoked(EventPayload):
+    event_type: ClassVar[str] = "CredentialRevoked"
+    topic: ClassVar[str] = topics.CERTIFICATION_EVENTS
+
+    credential_id: Identifier
+    enrolment_id: EnrolmentId
+    revoked_at: Instant
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+# --- catalogue.microcredentials (compacted) ---------------------------------------------------------------
+
+
+class AwardingBody(ContractModel):
+    name: str = Field(min_length=1, max_length=300)
+    url: str | None = Field(default=None, max_length=2000)
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code of the issuer.")
+    region: str | None = Field(default=None, max_length=200)
+
+
+class MicroCredentialPublished(EventPayload):
+    """A catalogue entry as the enrolment service publishes it; the latest per key is the current one.
+
+    Carries the descriptive elements a credential needs (EU Council Recommendation of 16 June 2022, Annex I),
+    so that certification does not depend on the enrolment service's files or database.
+    """
+
+    event_type: ClassVar[str] = "MicroCredentialPublished"
+    topic: ClassVar[str] = topics.CATALOGUE
+
+    microcredential_id: Identifier
+    academic_year: AcademicYear
+    title: str = Field(min_length=1, max_length=300)
+    description: str = Field(default="", max_length=5000)
+    language: str = Field(min_length=2, max_length=35)
+    format: Literal["evening", "online", "hybrid", "distance", "on-site"]
+    courses: list[Course] = Field(min_length=1)
+    tuition: TuitionTerms
+    learning_outcomes: list[str] = Field(default_factory=list)
+    eqf_level: int | None = Field(default=None, ge=1, le=8)
+    cycle: str | None = Field(default=None, max_length=100)
+    assessment_type: str | None = Field(default=None, max_length=500)
+    participation_form: str | None = Field(default=None, max_length=500)
+    quality_assurance: str | None = Field(default=None, max_length=1000)
+    awarding_body: AwardingBody | None = None
+    prerequisites: str | None = Field(default=None, max_length=2000)
+    stackability: str | None = Field(default=None, max_length=2000)
+
+    def subject(self) -> str:
+        return catalogue_key(self.academic_year, self.microcredential_id)
+
+
+def catalogue_key(academic_year: str, microcredential_id: str) -> str:
+    """Kafka key and CloudEvents subject of a catalogue entry; compaction keeps the latest per key."""
+    return f"{academic_year}/{microcredential_id}"
+
+
+EVENT_TYPES: dict[str, type[EventPayload]] = {
+    model.event_type: model
+    for model in (
+        EnrolmentCreated,
+        EnrolmentCancelled,
+        CourseCompleted,
+        TuitionInvoiced,
+        ReimbursementCalculated,
+        CredentialIssued,
+        CredentialRevoked,
+        MicroCredentialPublished,
+    )
+}
+"""Every event type of the contract, by its CloudEvents `type`."""
