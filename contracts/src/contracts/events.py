@@ -88,7 +88,9 @@ class EnrolmentCancelled(EventPayload):
     topic: ClassVar[str] = topics.ENROLMENT_EVENTS
 
     enrolment_id: EnrolmentId
-    cancelled_at: Instant = Field(description="When the student cancelled; this, not processing time, decides the refund.")
+    cancelled_at: Instant = Field(
+        description="When the student cancelled; this, not processing time, decides the refund."
+    )
     reason: str | None = Field(default=None, max_length=1000)
 
 

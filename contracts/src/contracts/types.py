@@ -21,7 +21,7 @@ def _parse_money(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         value = format(value, "f")
     if not isinstance(value, str):
-        raise ValueError("money must be a decimal string with 2 decimals, e.g. \"120.00\" (not a JSON number)")
+        raise ValueError('money must be a decimal string with 2 decimals, e.g. "120.00" (not a JSON number)')
     if not _MONEY_PATTERN.match(value):
         raise ValueError(f"money must be a non-negative decimal string with exactly 2 decimals, got {value!r}")
     return Decimal(value)
@@ -63,7 +63,7 @@ def _check_currency(value: str) -> str:
 def _check_academic_year(value: str) -> str:
     match = _ACADEMIC_YEAR_PATTERN.match(value)
     if not match or int(match.group(2)) != int(match.group(1)) + 1:
-        raise ValueError(f"academic year must look like \"2026-2027\" (two consecutive years), got {value!r}")
+        raise ValueError(f'academic year must look like "2026-2027" (two consecutive years), got {value!r}')
     return value
 
 
@@ -91,7 +91,9 @@ Credits = Annotated[
 ]
 """ECTS credits: greater than 0, at most one decimal; a decimal string or a JSON number."""
 
-CurrencyCode = Annotated[str, AfterValidator(_check_currency), WithJsonSchema({"type": "string", "pattern": "^[A-Z]{3}$"})]
+CurrencyCode = Annotated[
+    str, AfterValidator(_check_currency), WithJsonSchema({"type": "string", "pattern": "^[A-Z]{3}$"})
+]
 AcademicYear = Annotated[
     str,
     AfterValidator(_check_academic_year),
