@@ -1,0 +1,274 @@
+"""The idempotent consumer: apply each event once, commit offsets only after the database committed.
+
+Why not FastStream's subscriber: FastStream 0.7 acknowledges *before* the handler runs by default, has no
+dead-letter topic and no retry backoff. Here a partition's batch is applied in one database transaction that
+also records every event's identity (CloudEvents ``source`` + ``id``); only then are the offsets committed. A
+crash between the two redelivers the batch, and the recorded identities make the replay change nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import ConsumerRecord
+from contracts.topics import dead_letter_topic
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlmodel import Session, col
+
+from contracts import EVENT_TYPES, CloudEvent, EventPayload, InvalidEvent, decode_event
+from reliability import metrics
+from reliability.database import transaction
+from reliability.dead_letter import dead_letter_headers
+from reliability.tables import ProcessedEvent
+
+log = logging.getLogger(__name__)
+
+Record: TypeAlias = ConsumerRecord
+Handler = Callable[[Session, CloudEvent[Any]], None]
+"""Applies one event inside the caller's transaction: load, call the domain, write state and outbox rows."""
+
+
+class RejectEvent(Exception):
+    """Raised by a handler for an event that is valid on the wire but can never be applied (goes to the DLQ)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Growing, capped delays. Infrastructure errors retry until they clear; other errors `max_attempts` times."""
+
+    first_delay: float = 0.1
+    multiplier: float = 2.0
+    max_delay: float = 30.0
+    max_attempts: int = 5
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.first_delay * self.multiplier ** (attempt - 1), self.max_delay))
+
+
+def is_transient(error: BaseException) -> bool:
+    """Errors of the infrastructure (database or broker unreachable, lock timeouts), not of the event."""
+    if isinstance(error, OperationalError | KafkaError | ConnectionError | TimeoutError):
+        return True
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
+
+
+@dataclass
+class BatchOutcome:
+    dead_letters: list[tuple[Record, str]] = field(default_factory=list)
+    applied: int = 0
+    skipped: int = 0
+
+
+@dataclass
+class ConsumerSettings:
+    name: str
+    """Names this consumer in the processed-event table and the dlq-consumer header; usually the group id."""
+    bootstrap_servers: str
+    group_id: str
+    topics: Sequence[str]
+    """Logical topic names of the contract, e.g. ``enrolment.events``."""
+    topic_prefix: str = ""
+    """Prepended to every topic name, so tests and tenants can share one cluster without sharing topics."""
+    max_records: int = 500
+    poll_timeout_ms: int = 500
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+class IdempotentConsumer:
+    def __init__(
+        self,
+        settings: ConsumerSettings,
+        engine: Engine,
+        handlers: Mapping[str, Handler],
+        producer: AIOKafkaProducer,
+        after_commit: Callable[[], None] | None = None,
+        after_database_commit: Callable[[Sequence[Record]], None] | None = None,
+    ) -> None:
+        """`after_database_commit` runs between the database commit and the offset commit: a fault-injection seam."""
+        self.settings = settings
+        self._engine = engine
+        self._handlers = dict(handlers)
+        self._producer = producer
+        self._after_commit = after_commit
+        self._after_database_commit = after_database_commit
+        self._stopping = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self.ready = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        settings = self.settings
+        consumer = AIOKafkaConsumer(
+            *(settings.topic_prefix + topic for topic in settings.topics),
+            bootstrap_servers=settings.bootstrap_servers,
+            group_id=settings.group_id,
+            client_id=settings.name,
+            enable_auto_commit=False,
+            # A new group must see the whole history: state is rebuilt from the topic, never from "now on".
+            auto_offset_reset="earliest",
+            max_poll_records=settings.max_records,
+        )
+        self._consumer = consumer
+        await consumer.start()
+        self.ready.set()
+        try:
+            while not self._stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=settings.poll_timeout_ms, max_records=settings.max_records)
+                for partition, records in batches.items():
+                    if self._stopping.is_set():
+                        break
+                    await self._process_partition_batch(consumer, partition, records)
+                self._report_lag(consumer, batches)
+        finally:
+            await consumer.stop()
+
+    async def _process_partition_batch(
+        self, consumer: AIOKafkaConsumer, partition: TopicPartition, records: list[Record]
+    ) -> None:
+        started = time.perf_counter()
+        outcome = await self._apply_with_retries(records)
+        if self._after_database_commit is not None:
+            self._after_database_commit(records)
+        for record, reason in outcome.dead_letters:
+            await self._dead_letter(record, reason)
+        try:
+            await consumer.commit({partition: records[-1].offset + 1})
+        except CommitFailedError:
+            # The partition moved to another replica mid-batch; it will redeliver these and find them applied.
+            log.warning("offset commit refused after a rebalance", extra={"partition": str(partition)})
+        name = self.settings.name
+        metrics.EVENTS_CONSUMED.labels(name, "applied").inc(outcome.applied)
+        metrics.EVENTS_CONSUMED.labels(name, "skipped").inc(outcome.skipped)
+        metrics.EVENTS_CONSUMED.labels(name, "dead-lettered").inc(len(outcome.dead_letters))
+        metrics.HANDLER_SECONDS.labels(name).observe(time.perf_counter() - started)
+        if self._after_commit is not None and outcome.applied:
+            self._after_commit()
+
+    async def _apply_with_retries(self, records: list[Record]) -> BatchOutcome:
+        retry = self.settings.retry
+        attempt = 0
+        while True:
+            try:
+                return await asyncio.to_thread(self._apply_batch, records)
+            except Exception as error:
+                attempt += 1
+                metrics.EVENTS_RETRIED.labels(self.settings.name).inc()
+                transient = is_transient(error)
+                if not transient and attempt >= retry.max_attempts:
+                    return await self._isolate_failure(records, error, attempt)
+                delay = retry.delay(attempt)
+                log.warning(
+                    "handler failed; retrying",
+                    extra={"attempt": attempt, "delay": delay, "transient": transient, "error": repr(error)},
+                )
+                if self._stopping.is_set():
+                    raise
+                await asyncio.sleep(delay)
+
+    async def _isolate_failure(self, records: list[Record], error: Exception, attempts: int) -> BatchOutcome:
+        """A batch keeps failing: apply its records one by one so only the culprit goes to the DLQ."""
+        if len(records) == 1:
+            reason = f"handler failed {attempts} times: {type(error).__name__}: {error}"
+            return BatchOutcome(dead_letters=[(records[0], reason)])
+        total = BatchOutcome()
+        for record in records:
+            single = await self._apply_with_retries([record])
+            total.dead_letters += single.dead_letters
+            total.applied += single.applied
+            total.skipped += single.skipped
+        return total
+
+    def _apply_batch(self, records: list[Record]) -> BatchOutcome:
+        outcome = BatchOutcome()
+        decoded: list[tuple[Record, CloudEvent[EventPayload]]] = []
+        for record in records:
+            try:
+                event = decode_event(record.value, key=record.key, known_types=self._types_of_topic(record.topic))
+            except InvalidEvent as invalid:
+                outcome.dead_letters.append((record, invalid.reason))
+                continue
+            if event.type in self._handlers:
+                decoded.append((record, event))
+            else:
+                outcome.skipped += 1  # a contract type this service has no interest in
+        if not decoded:
+            return outcome
+        with transaction(self._engine) as session:
+            seen = self._already_processed(session, [event for _, event in decoded])
+            for record, event in decoded:
+                if event.identity in seen:
+                    outcome.skipped += 1
+                    continue
+                try:
+                    with session.begin_nested():
+                        self._handlers[event.type](session, event)
+                except RejectEvent as rejected:
+                    outcome.dead_letters.append((record, rejected.reason))
+                    continue
+                session.add(
+                    ProcessedEvent(
+                        consumer=self.settings.name,
+                        source=event.source,
+                        event_id=event.id,
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                        processed_at=datetime.now(UTC),
+                    )
+                )
+                seen.add(event.identity)
+                outcome.applied += 1
+        return outcome
+
+    def _already_processed(self, session: Session, events: list[CloudEvent[EventPayload]]) -> set[tuple[str, str]]:
+        ids = {event.id for event in events}
+        rows = session.execute(
+            select(col(ProcessedEvent.source), col(ProcessedEvent.event_id))
+            .where(col(ProcessedEvent.consumer) == self.settings.name)
+            .where(col(ProcessedEvent.event_id).in_(ids))
+        )
+        return {(source, event_id) for source, event_id in rows}
+
+    async def _dead_letter(self, record: Record, reason: str) -> None:
+        log.warning(
+            "dead-lettering a message",
+            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset, "reason": reason},
+        )
+        await self._producer.send_and_wait(
+            dead_letter_topic(record.topic),
+            key=record.key,
+            value=record.value,
+            headers=dead_letter_headers(record, reason, self.settings.name),
+        )
+        metrics.EVENTS_DEAD_LETTERED.labels(self.settings.name).inc()
+
+    def _report_lag(self, consumer: AIOKafkaConsumer, batches: Mapping[TopicPartition, list[Record]]) -> None:
+        for partition in batches:
+            highwater = consumer.highwater(partition)
+            if highwater is None:
+                continue
+            position = batches[partition][-1].offset + 1
+            metrics.CONSUMER_LAG.labels(self.settings.name, partition.topic, str(partition.partition)).set(
+                max(highwater - position, 0)
+            )
+
+    def _types_of_topic(self, topic: str) -> dict[str, type[EventPayload]]:
+        """The contract's types for this topic: a type that belongs elsewhere is as wrong as an unknown one."""
+        logical = topic.removeprefix(self.settings.topic_prefix)
+        return {name: model for name, model in EVENT_TYPES.items() if model.topic == logical}

@@ -1,0 +1,19 @@
+"""Prometheus metrics shared by every service; labels say which service and consumer they belong to."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_CONSUMED = Counter(
+    "events_consumed_total", "Kafka messages handled (applied or skipped)", ["consumer", "outcome"]
+)
+EVENTS_PUBLISHED = Counter("events_published_total", "Outbox rows published to Kafka", ["service"])
+EVENTS_RETRIED = Counter("events_retried_total", "Handler attempts that failed and were retried", ["consumer"])
+EVENTS_DEAD_LETTERED = Counter("events_dead_lettered_total", "Messages sent to a dead-letter topic", ["consumer"])
+CONSUMER_LAG = Gauge("consumer_lag_messages", "Messages behind the partition end", ["consumer", "topic", "partition"])
+HANDLER_SECONDS = Histogram(
+    "handler_batch_seconds",
+    "Time to apply one batch of messages and commit it",
+    ["consumer"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

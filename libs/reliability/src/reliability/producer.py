@@ -1,0 +1,16 @@
+"""The Kafka producer every service uses: idempotent, acks=all, so a retried send is never written twice."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaProducer
+
+
+def create_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        request_timeout_ms=30000,
+    )

@@ -1,0 +1,56 @@
+"""Tables the kit keeps in every service's database. Each service's Alembic migrations create them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, LargeBinary, String
+from sqlmodel import Field, SQLModel
+
+from reliability.columns import UTCDateTime
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+_ROW_ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class OutboxMessage(SQLModel, table=True):
+    """An event waiting to be published; written in the same transaction as the state change it announces."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_message_unpublished", "published_at", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(_ROW_ID, primary_key=True, autoincrement=True))
+    event_id: str = Field(sa_column=Column(String(128), nullable=False))
+    topic: str = Field(sa_column=Column(String(249), nullable=False))
+    key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    headers: list[list[str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    published_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """The identity of every event a consumer has applied, so a redelivered event changes nothing."""
+
+    __tablename__ = "processed_event"
+
+    consumer: str = Field(sa_column=Column(String(200), primary_key=True))
+    source: str = Field(sa_column=Column(String(1000), primary_key=True))
+    event_id: str = Field(sa_column=Column(String(128), primary_key=True))
+    topic: str = Field(sa_column=Column(String(249), nullable=False))
+    partition: int = Field(sa_column=Column(Integer, nullable=False))
+    offset: int = Field(sa_column=Column(BigInteger, nullable=False))
+    processed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class Lease(SQLModel, table=True):
+    """Who may run a singleton job (the outbox relay, a periodic job) among the replicas, and until when."""
+
+    __tablename__ = "lease"
+
+    name: str = Field(sa_column=Column(String(200), primary_key=True))
+    owner: str = Field(sa_column=Column(String(200), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+KIT_TABLES = (OutboxMessage.__table__, ProcessedEvent.__table__, Lease.__table__)  # type: ignore[attr-defined]
