@@ -1,0 +1,5 @@
+import sys
+
+from localkafka.cli import main
+
+sys.exit(main())
