@@ -1,0 +1,70 @@
+"""Alembic glue shared by the services: each service keeps its own migration scripts, the kit runs them.
+
+Migrations run with ``render_as_batch`` so ALTERs work on SQLite (which rebuilds the table) as on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import command, context, op
+from alembic.config import Config
+from sqlalchemy import MetaData
+
+from reliability.columns import UTCDateTime
+from reliability.database import create_database_engine
+
+
+def upgrade_to_head(database_url: str, script_location: str) -> None:
+    """Bring the database at `database_url` to the newest schema of the service whose scripts are given."""
+    config = Config()
+    config.set_main_option("script_location", script_location)
+    # Alembic's config is an INI file underneath: a '%' in a password would start an interpolation.
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    command.upgrade(config, "head")
+
+
+def run_migrations(target_metadata: MetaData | None = None) -> None:
+    """The body of every service's ``env.py``: online migrations on our own engine settings."""
+    url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("sqlalchemy.url is not set; run migrations through reliability.migrations.upgrade_to_head")
+    engine = create_database_engine(url)
+    try:
+        with engine.connect() as connection:
+            context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
+
+
+def create_kit_tables_v1() -> None:
+    """The kit's tables as of version 1; a service's first migration calls this. Never edit: add a v2."""
+    op.create_table(
+        "outbox_message",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("event_id", sa.String(128), nullable=False),
+        sa.Column("topic", sa.String(249), nullable=False),
+        sa.Column("key", sa.LargeBinary, nullable=False),
+        sa.Column("value", sa.LargeBinary, nullable=False),
+        sa.Column("headers", sa.JSON, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("published_at", UTCDateTime, nullable=True),
+    )
+    op.create_index("ix_outbox_message_unpublished", "outbox_message", ["published_at", "id"])
+    op.create_table(
+        "processed_event",
+        sa.Column("consumer", sa.String(200), primary_key=True),
+        sa.Column("source", sa.String(1000), primary_key=True),
+        sa.Column("event_id", sa.String(128), primary_key=True),
+        sa.Column("topic", sa.String(249), nullable=False),
+        sa.Column("partition", sa.Integer, nullable=False),
+        sa.Column("offset", sa.BigInteger, nullable=False),
+        sa.Column("processed_at", UTCDateTime, nullable=False),
+    )
+    op.create_table(
+        "lease",
+        sa.Column("name", sa.String(200), primary_key=True),
+        sa.Column("owner", sa.String(200), nullable=False),
+        sa.Column("expires_at", UTCDateTime, nullable=False),
+    )
