@@ -1,0 +1,166 @@
+"""RDF Dataset Canonicalization (RDFC-1.0) via pyld, with a guard against
+silently dropped data.
+
+JSON-LD expansion *drops* any key that no context defines, any ``null`` value,
+and toRDF drops relative IRIs (e.g. an undefined ``type`` value). A signature
+over the canonical form then covers less than the JSON the holder sees: the
+dropped field can be changed at will without breaking the proof. Digital
+Bazaar's verifier refuses such documents ("safe mode"); pyld has no safe mode,
+so :func:`assert_fully_defined` implements the same refusal before we sign or
+verify.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pyld import jsonld
+
+from certification.credentials.contexts import DocumentLoader
+
+# RDFC-1.0 is the W3C Recommendation of URDNA2015; pyld still uses the old name.
+PYLD_RDFC_ALGORITHM = "URDNA2015"
+NQUADS = "application/n-quads"
+
+# Namespaces that the "undefined terms" contexts (VC 2.0 family) map unknown
+# terms to. A term landing there is as undefined as a dropped one.
+_UNDEFINED_TERM_NAMESPACES = (
+    "https://www.w3.org/ns/credentials/issuer-dependent#",
+    "https://www.w3.org/ns/credentials/undefined-term#",
+)
+
+
+class UndefinedTermError(ValueError):
+    """The document contains data JSON-LD would not carry into the signed form."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            "refusing to process a document with data that JSON-LD silently drops "
+            "(it would not be covered by the signature): " + "; ".join(problems)
+        )
+
+
+def _is_absolute_iri(value: str) -> bool:
+    if value.startswith("_:"):
+        return True
+    scheme, sep, _ = value.partition(":")
+    return bool(sep) and scheme[:1].isalpha() and all(c.isalnum() or c in "+-." for c in scheme)
+
+
+def _paths_of_key(node: Any, key: str, path: str = "") -> list[str]:
+    found: list[str] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            here = f"{path}.{k}" if path else k
+            if k == key:
+                found.append(here)
+            if k != "@context":
+                found.extend(_paths_of_key(v, key, here))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            found.extend(_paths_of_key(item, key, f"{path}[{i}]"))
+    return found
+
+
+def _null_paths(node: Any, path: str = "") -> list[str]:
+    found: list[str] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            here = f"{path}.{k}" if path else k
+            if v is None:
+                found.append(here)
+            elif k != "@context":
+                found.extend(_null_paths(v, here))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            here = f"{path}[{i}]"
+            if item is None:
+                found.append(here)
+            else:
+                found.extend(_null_paths(item, here))
+    return found
+
+
+def _check_expanded(node: Any, problems: list[str]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _check_expanded(item, problems)
+        return
+    if not isinstance(node, dict):
+        return
+    if "@value" in node:
+        datatype = node.get("@type")
+        if isinstance(datatype, str) and datatype != "@json" and not _is_absolute_iri(datatype):
+            problems.append(f"value {node['@value']!r} has an undefined datatype {datatype!r}")
+        return
+    for key, value in node.items():
+        if key == "@type":
+            for type_iri in value if isinstance(value, list) else [value]:
+                if not _is_absolute_iri(type_iri):
+                    problems.append(f"type {type_iri!r} is not defined by any context")
+        elif key == "@id":
+            if isinstance(value, str) and not _is_absolute_iri(value):
+                problems.append(f"identifier {value!r} is not an absolute IRI")
+        elif not key.startswith("@"):
+            if key.startswith(_UNDEFINED_TERM_NAMESPACES):
+                problems.append(f"term {key.rsplit('#', 1)[-1]!r} is only defined by an @vocab fallback")
+            _check_expanded(value, problems)
+        else:
+            _check_expanded(value, problems)
+
+
+def assert_fully_defined(document: dict[str, Any], loader: DocumentLoader) -> None:
+    """Raise :class:`UndefinedTermError` naming every term or value JSON-LD would drop."""
+    problems: list[str] = [f"null value at {p}" for p in _null_paths(document)]
+    dropped: list[str | None] = []
+    expanded = jsonld.expand(
+        copy.deepcopy(document),
+        {**loader.pyld_options(), "base": None},
+        on_property_dropped=dropped.append,
+    )
+    for term in dict.fromkeys(dropped):
+        if term is None:
+            problems.append("a property that expands to nothing was dropped")
+            continue
+        paths = _paths_of_key(document, term)
+        where = f" (at {', '.join(paths)})" if paths else ""
+        problems.append(f"term {term!r} is not defined by any context{where}")
+    _check_expanded(expanded, problems)
+    if problems:
+        raise UndefinedTermError(problems)
+
+
+def _js_number_semantics(node: Any) -> Any:
+    """Integral floats become ints, as they are in JavaScript.
+
+    JSON has one number type; pyld turns a Python float 6.0 into "6.0E0" while
+    jsonld.js sees the same JSON text as integer 6 and writes "6". Normalising
+    here makes our canonical form match every JS verifier's.
+    """
+    if isinstance(node, dict):
+        return {k: _js_number_semantics(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_js_number_semantics(v) for v in node]
+    if isinstance(node, float) and node.is_integer() and abs(node) < 1e21:
+        return int(node)
+    return node
+
+
+def canonicalize(document: dict[str, Any], loader: DocumentLoader) -> str:
+    """RDFC-1.0 canonical N-Quads of a JSON-LD document (after the safety check)."""
+    normalised = _js_number_semantics(document)
+    assert_fully_defined(normalised, loader)
+    result = jsonld.normalize(
+        normalised,
+        {
+            **loader.pyld_options(),
+            "algorithm": PYLD_RDFC_ALGORITHM,
+            "format": NQUADS,
+            "base": None,
+        },
+    )
+    if not isinstance(result, str):  # pragma: no cover - pyld contract
+        raise TypeError("pyld did not return N-Quads text")
+    return result
