@@ -19,6 +19,9 @@ from contracts.types import Instant
 
 CONTENT_TYPE = "application/cloudevents+json"
 DATA_CONTENT_TYPE = "application/json"
+# The characters RFC 3986 allows in a URI-reference (unreserved, reserved and %-escapes): catches spaces and
+# non-ASCII text, which are the mistakes a hand-written `source` makes.
+URI_REFERENCE_PATTERN = r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$"
 
 PayloadT = TypeVar("PayloadT", bound=EventPayload)
 
@@ -37,12 +40,20 @@ class Envelope(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     specversion: Literal["1.0"]
-    id: str = Field(min_length=1, max_length=128)
-    source: str = Field(min_length=1, max_length=2000, description="URI-reference of the producing system.")
-    type: str = Field(min_length=1, max_length=200)
+    id: str = Field(min_length=1, max_length=128, description="Unique per event, chosen by the producer.")
+    source: str = Field(
+        min_length=1,
+        max_length=2000,
+        pattern=URI_REFERENCE_PATTERN,
+        description="URI-reference of the producing system, e.g. /campus/student-administration.",
+        json_schema_extra={"format": "uri-reference"},
+    )
+    type: str = Field(min_length=1, max_length=200, description="One of the contract's type names, exactly.")
     time: Instant
     subject: str = Field(min_length=1, max_length=200)
-    datacontenttype: str = Field(default=DATA_CONTENT_TYPE)
+    # Optional on the wire (CloudEvents allows it to be absent; the Python SDK 1.x even moves it into a header),
+    # but when present it must say JSON.
+    datacontenttype: str = Field(default=DATA_CONTENT_TYPE, description='"application/json".')
     data: dict[str, Any]
 
 
@@ -97,15 +108,24 @@ class CloudEvent(Generic[PayloadT]):
 def new_event(
     data: PayloadT, *, source: str, event_id: str | None = None, time: datetime | None = None
 ) -> CloudEvent[PayloadT]:
-    """Wrap a payload in an envelope; the id defaults to a fresh UUID, the time to now (UTC)."""
-    return CloudEvent(
-        id=event_id or str(uuid.uuid4()),
+    """Wrap a payload in an envelope; the id defaults to a fresh UUID, the time to now (UTC).
+
+    Raises InvalidEvent when the envelope would break the contract (a `source` with spaces, a naive `time`, an id
+    over 128 characters), so a producer finds out before its message reaches a consumer's dead-letter topic.
+    """
+    event = CloudEvent(
+        id=str(uuid.uuid4()) if event_id is None else event_id,
         source=source,
         type=data.event_type,
         time=time or datetime.now(UTC),
         subject=data.subject(),
         data=data,
     )
+    try:
+        Envelope.model_validate(event.to_json())
+    except ValidationError as error:
+        raise InvalidEvent("not a valid CloudEvent: " + describe_validation_error(error)) from error
+    return event
 
 
 def describe_validation_error(error: ValidationError, prefix: str = "") -> str:

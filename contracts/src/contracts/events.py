@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from contracts import topics
-from contracts.types import AcademicYear, Credits, CurrencyCode, EnrolmentId, Identifier, Instant, Money
+from contracts.types import AcademicYear, Credits, CreditsOrZero, CurrencyCode, EnrolmentId, Identifier, Instant, Money
 
 Semester = Literal[1, 2]
 
@@ -55,7 +55,7 @@ class TuitionTerms(ContractModel):
 
 
 class MicroCredentialSnapshot(ContractModel):
-    """The micro-credential as it was in the catalogue when the student enrolled."""
+    """The micro-credential as it was in the catalogue when the student enrolled. Course ids are unique."""
 
     id: Identifier
     title: str = Field(min_length=1, max_length=300)
@@ -73,6 +73,8 @@ class MicroCredentialSnapshot(ContractModel):
 
 
 class EnrolmentCreated(EventPayload):
+    """A student enrolled in a micro-credential. Subject and Kafka key: `enrolment_id`."""
+
     event_type: ClassVar[str] = "EnrolmentCreated"
     topic: ClassVar[str] = topics.ENROLMENT_EVENTS
 
@@ -84,6 +86,8 @@ class EnrolmentCreated(EventPayload):
 
 
 class EnrolmentCancelled(EventPayload):
+    """The student cancelled the enrolment. Subject and Kafka key: `enrolment_id`."""
+
     event_type: ClassVar[str] = "EnrolmentCancelled"
     topic: ClassVar[str] = topics.ENROLMENT_EVENTS
 
@@ -103,6 +107,8 @@ class Grade(ContractModel):
 
 
 class CourseCompleted(EventPayload):
+    """A course of an enrolment was assessed. Subject and Kafka key: `enrolment_id`."""
+
     event_type: ClassVar[str] = "CourseCompleted"
     topic: ClassVar[str] = topics.ASSESSMENT_EVENTS
 
@@ -121,11 +127,13 @@ class CourseCompleted(EventPayload):
 
 class SemesterAmount(ContractModel):
     semester: Semester
-    credits: Credits | Literal[0] = Field(description="Credits of that semester (0 only where none).")
+    credits: CreditsOrZero = Field(description="Credits of that semester (0 only where none).")
     amount: Money
 
 
 class TuitionInvoiced(EventPayload):
+    """Tuition of an enrolment was invoiced. `total` = sum of `lines[].amount` + `fixed_fee`."""
+
     event_type: ClassVar[str] = "TuitionInvoiced"
     topic: ClassVar[str] = topics.BILLING_EVENTS
 
@@ -145,6 +153,8 @@ class TuitionInvoiced(EventPayload):
 
 
 class ReimbursementCalculated(EventPayload):
+    """The refund of a cancelled enrolment. `total` = sum of `lines[].amount` + `fixed_fee`."""
+
     event_type: ClassVar[str] = "ReimbursementCalculated"
     topic: ClassVar[str] = topics.BILLING_EVENTS
 
@@ -173,6 +183,8 @@ def _check_total(lines: list[SemesterAmount], fixed_fee: Any, total: Any) -> Non
 
 
 class CredentialIssued(EventPayload):
+    """A credential was issued for a completed enrolment. Subject and Kafka key: `enrolment_id`."""
+
     event_type: ClassVar[str] = "CredentialIssued"
     topic: ClassVar[str] = topics.CERTIFICATION_EVENTS
 
@@ -186,6 +198,8 @@ class CredentialIssued(EventPayload):
 
 
 class CredentialRevoked(EventPayload):
+    """An issued credential was revoked. Subject and Kafka key: `enrolment_id`."""
+
     event_type: ClassVar[str] = "CredentialRevoked"
     topic: ClassVar[str] = topics.CERTIFICATION_EVENTS
 
@@ -207,6 +221,8 @@ class AwardingBody(ContractModel):
 
 class MicroCredentialPublished(EventPayload):
     """A catalogue entry as the enrolment service publishes it; the latest per key is the current one.
+
+    Subject and Kafka key: "<academic_year>/<microcredential_id>" (compacted topic).
 
     Carries the descriptive elements a credential needs (EU Council Recommendation of 16 June 2022, Annex I),
     so that certification does not depend on the enrolment service's files or database.

@@ -11,8 +11,18 @@ from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, Plai
 
 from contracts.currencies import ISO_4217_CODES
 
-_MONEY_PATTERN = re.compile(r"^\d{1,12}\.\d{2}$")
-_CREDITS_PATTERN = re.compile(r"^\d{1,3}(\.\d)?$")
+MONEY_PATTERN = r"^\d{1,12}\.\d{2}$"
+# No leading zeros and no zero: the JSON Schema states exactly what the validator accepts, without look-aheads
+# (which are outside the regex subset JSON Schema recommends).
+CREDITS_PATTERN = r"^([1-9]\d{0,2}(\.\d)?|0\.[1-9])$"
+CREDITS_OR_ZERO_PATTERN = r"^(0|[1-9]\d{0,2})(\.\d)?$"
+# RFC 3339 date-time: seconds are mandatory and so is the offset ("Z" or "+hh:mm"); a space may stand for "T".
+INSTANT_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+
+_MONEY_PATTERN = re.compile(MONEY_PATTERN)
+_CREDITS_PATTERN = re.compile(CREDITS_PATTERN)
+_CREDITS_OR_ZERO_PATTERN = re.compile(CREDITS_OR_ZERO_PATTERN)
+_INSTANT_PATTERN = re.compile(INSTANT_PATTERN)
 _ACADEMIC_YEAR_PATTERN = re.compile(r"^(\d{4})-(\d{4})$")
 
 
@@ -31,7 +41,7 @@ def _format_money(value: Decimal) -> str:
     return format(value.quantize(Decimal("0.01")), "f")
 
 
-def _parse_credits(value: Any) -> Decimal:
+def _credits_text(value: Any) -> str:
     if isinstance(value, bool):
         raise ValueError("credits must be a number or a decimal string, not a boolean")
     if isinstance(value, int | float):
@@ -41,12 +51,35 @@ def _parse_credits(value: Any) -> Decimal:
         value = format(value, "f")
     if not isinstance(value, str):
         raise ValueError("credits must be a number or a decimal string")
-    if not _CREDITS_PATTERN.match(value):
-        raise ValueError(f"credits must be a positive number with at most one decimal, got {value!r}")
-    credits = Decimal(value)
-    if credits <= 0:
-        raise ValueError("credits must be greater than 0")
-    return credits
+    return value
+
+
+def _parse_credits(value: Any) -> Decimal:
+    text = _credits_text(value)
+    if not _CREDITS_PATTERN.match(text):
+        raise ValueError(f"credits must be greater than 0 with at most one decimal (max 999.9), got {text!r}")
+    return Decimal(text)
+
+
+def _parse_credits_or_zero(value: Any) -> Decimal:
+    text = _credits_text(value)
+    if not _CREDITS_OR_ZERO_PATTERN.match(text):
+        raise ValueError(f"credits must be 0 or more with at most one decimal (max 999.9), got {text!r}")
+    return Decimal(text)
+
+
+def _parse_instant(value: Any) -> Any:
+    # Python producers hand in datetimes (AwareDatetime then checks the offset); on the wire only RFC 3339 strings
+    # count. Pydantic alone would also take Unix timestamps, "+0100" offsets and times without seconds.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError('instant must be an RFC 3339 string with an offset, e.g. "2026-09-01T09:00:00+02:00"')
+    if not _INSTANT_PATTERN.match(value):
+        raise ValueError(
+            f'instant must be RFC 3339 with seconds and an offset ("Z" or "+02:00"), e.g. "2026-09-01T09:00:00+02:00"; got {value!r}'
+        )
+    return value
 
 
 def _format_credits(value: Decimal) -> str:
@@ -71,7 +104,14 @@ Money = Annotated[
     Decimal,
     BeforeValidator(_parse_money),
     PlainSerializer(_format_money, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\d{1,12}\.\d{2}$", "examples": ["120.00"]}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": MONEY_PATTERN,
+            "description": "Non-negative amount: a decimal string with exactly 2 decimals (never a JSON number).",
+            "examples": ["120.00"],
+        }
+    ),
 ]
 """A non-negative amount of money: a decimal string with exactly two decimals."""
 
@@ -81,9 +121,11 @@ Credits = Annotated[
     PlainSerializer(_format_credits, return_type=str),
     WithJsonSchema(
         {
+            "description": "ECTS credits > 0 with at most one decimal (1.25 is invalid): a decimal string or a number.",
+            # No multipleOf 0.1 on the number: validators that compute it in binary floating point reject 0.3.
             "oneOf": [
-                {"type": "string", "pattern": r"^\d{1,3}(\.\d)?$"},
-                {"type": "number", "exclusiveMinimum": 0, "multipleOf": 0.1},
+                {"type": "string", "pattern": CREDITS_PATTERN},
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 999.9},
             ],
             "examples": ["6", "1.5", 3],
         }
@@ -91,22 +133,69 @@ Credits = Annotated[
 ]
 """ECTS credits: greater than 0, at most one decimal; a decimal string or a JSON number."""
 
+CreditsOrZero = Annotated[
+    Decimal,
+    BeforeValidator(_parse_credits_or_zero),
+    PlainSerializer(_format_credits, return_type=str),
+    WithJsonSchema(
+        {
+            "description": "ECTS credits >= 0 with at most one decimal: a decimal string or a number.",
+            "oneOf": [
+                {"type": "string", "pattern": CREDITS_OR_ZERO_PATTERN},
+                {"type": "number", "minimum": 0, "maximum": 999.9},
+            ],
+            "examples": ["6", "0"],
+        }
+    ),
+]
+"""Credits where a zero is meaningful (e.g. a semester without courses on an invoice line)."""
+
 CurrencyCode = Annotated[
-    str, AfterValidator(_check_currency), WithJsonSchema({"type": "string", "pattern": "^[A-Z]{3}$"})
+    str,
+    AfterValidator(_check_currency),
+    # A pattern, not an enum of today's codes: adding a code to an enum would count as a contract change.
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[A-Z]{3}$",
+            "description": "An active ISO 4217 currency code.",
+            "examples": ["EUR"],
+        }
+    ),
 ]
 AcademicYear = Annotated[
     str,
     AfterValidator(_check_academic_year),
-    WithJsonSchema({"type": "string", "pattern": r"^\d{4}-\d{4}$", "examples": ["2026-2027"]}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d{4}-\d{4}$",
+            "description": "Two consecutive years.",
+            "examples": ["2026-2027"],
+        }
+    ),
 ]
 EnrolmentId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Identifier = Annotated[str, Field(min_length=1, max_length=128)]
-Instant = AwareDatetime
+Instant = Annotated[
+    AwareDatetime,
+    BeforeValidator(_parse_instant),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": INSTANT_PATTERN,
+            "description": "RFC 3339 date-time with an offset.",
+            "examples": ["2026-09-01T09:00:00+02:00"],
+        }
+    ),
+]
 """An RFC 3339 instant WITH an offset; one without an offset is invalid, because policy dates depend on it."""
 
 __all__ = [
     "AcademicYear",
     "Credits",
+    "CreditsOrZero",
     "CurrencyCode",
     "EnrolmentId",
     "Identifier",
