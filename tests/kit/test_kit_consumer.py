@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 import uuid
 from collections.abc import Callable
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from reliability.consumer import ConsumerSettings, IdempotentConsumer, RetryPolicy
 from reliability.topics import ensure_topics
 from sqlalchemy.exc import OperationalError
@@ -28,14 +29,6 @@ async def prefix(kafka_bootstrap: str) -> str:
     names = [topics.ENROLMENT_EVENTS, topics.dead_letter_topic(topics.ENROLMENT_EVENTS)]
     await ensure_topics(kafka_bootstrap, [prefix + name for name in names], partitions=3)
     return prefix
-
-
-@pytest.fixture
-async def producer(kafka_bootstrap: str):
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True, acks="all")
-    await producer.start()
-    yield producer
-    await producer.stop()
 
 
 def consumer_for(bootstrap, prefix, engine, producer, handler=record_cancellation, group=None, name="kit-test"):
@@ -162,7 +155,7 @@ async def test_transient_failures_are_retried_until_they_clear(kafka_bootstrap, 
     consumer = consumer_for(kafka_bootstrap, prefix, engine, producer, handler=flaky)
     await run_until(consumer, lambda: event.id in applied_counts(engine))
     assert applied_counts(engine) == {event.id: 1}
-    gaps = [later - earlier for earlier, later in zip(attempts, attempts[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(attempts)]
     assert gaps[0] >= 0.04 and gaps[1] >= 0.09, f"delays should grow: {gaps}"
 
 

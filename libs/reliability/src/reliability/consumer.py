@@ -85,6 +85,8 @@ class ConsumerSettings:
     """Prepended to every topic name, so tests and tenants can share one cluster without sharing topics."""
     max_records: int = 500
     poll_timeout_ms: int = 500
+    session_timeout_ms: int = 10000
+    """How soon the group notices a replica that died without leaving; its partitions move after this."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -123,6 +125,8 @@ class IdempotentConsumer:
             # A new group must see the whole history: state is rebuilt from the topic, never from "now on".
             auto_offset_reset="earliest",
             max_poll_records=settings.max_records,
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=max(settings.session_timeout_ms // 5, 500),
         )
         self._consumer = consumer
         await consumer.start()
