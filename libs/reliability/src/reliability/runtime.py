@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import uvicorn
@@ -97,37 +97,55 @@ class ServiceRuntime:
             return f"kafka unreachable: {type(error).__name__}"
         return None
 
-    async def serve(self, app: FastAPI, port: int) -> None:
-        """Start everything, serve HTTP until SIGTERM/SIGINT, then stop in order: HTTP, consumer, relay."""
+    @contextlib.asynccontextmanager
+    async def background(self) -> AsyncIterator[ServiceRuntime]:
+        """Run relay and consumer in the background for the block (tests use this without HTTP)."""
         await self.start()
         assert self.relay is not None and self.producer is not None
-        config = uvicorn.Config(app, host=self.settings.http_host, port=port, log_config=None, lifespan="on")
-        server = uvicorn.Server(config)
-        tasks = [asyncio.create_task(self.relay.run(), name="outbox-relay")]
+        tasks = [asyncio.create_task(self.relay.run(), name=f"{self.service}-outbox-relay")]
         if self.consumer is not None:
-            tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        server_task = asyncio.create_task(server.serve(), name="http")
-        # uvicorn installs its own signal handlers in serve(); ours must win so shutdown is ordered.
-        await asyncio.sleep(0)
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        watched = [server_task, *tasks]
-        stop_waiter = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([stop_waiter, *watched], return_when=asyncio.FIRST_COMPLETED)
-        failed = [task for task in done if task is not stop_waiter and task.exception() is not None]
-        log.info("stopping", extra={"service": self.service})
-        server.should_exit = True
-        if self.consumer is not None:
-            self.consumer.stop()
-        self.relay.stop()
-        for task in [server_task, *tasks]:
+            tasks.append(asyncio.create_task(self.consumer.run(), name=f"{self.service}-consumer"))
+        self._tasks = tasks
+        try:
+            yield self
+        finally:
+            if self.consumer is not None:
+                self.consumer.stop()
+            self.relay.stop()
+            for task in tasks:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(task, 15)
+            await self.producer.stop()
+
+    def failed_task(self) -> BaseException | None:
+        """The error of a background task that died, if any (it should run until stopped)."""
+        for task in getattr(self, "_tasks", []):
+            if task.done() and not task.cancelled():
+                error: BaseException | None = task.exception()
+                if error is not None:
+                    return error
+        return None
+
+    async def serve(self, app: FastAPI, port: int) -> None:
+        """Serve HTTP with relay and consumer until SIGTERM/SIGINT, then stop in order: HTTP, consumer, relay."""
+        async with self.background():
+            config = uvicorn.Config(app, host=self.settings.http_host, port=port, log_config=None)
+            server = uvicorn.Server(config)
+            # uvicorn captures SIGINT/SIGTERM and re-raises them after its shutdown, which would skip stopping
+            # the consumer and relay in order; we own the signals and stop uvicorn ourselves.
+            server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+            server_task = asyncio.create_task(server.serve(), name=f"{self.service}-http")
+            while not stop.is_set() and not server_task.done() and self.failed_task() is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+            log.info("stopping", extra={"service": self.service})
+            server.should_exit = True
             with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(task, 15)
-        stop_waiter.cancel()
-        await self.producer.stop()
-        if failed:
-            raise failed[0].exception()  # type: ignore[misc]
+                await asyncio.wait_for(server_task, 15)
+            failure = self.failed_task()
+            if failure is not None:
+                raise RuntimeError(f"{self.service}: a background task failed") from failure
