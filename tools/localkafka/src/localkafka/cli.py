@@ -121,6 +121,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    # A shell starting us in the background sets SIGINT to "ignore"; Ctrl-C / kill -INT must still stop us.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         bootstrap = broker.start()
         if args.topics:

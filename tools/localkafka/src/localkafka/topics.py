@@ -96,11 +96,11 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str]) -> No
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion from sync code, even if this thread already runs an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
+    """Run a coroutine to completion from sync code, on its own thread and event loop.
+
+    Never on the caller's thread: asyncio.run() there would fail under a running loop, and otherwise
+    resets the thread's current event loop on exit, which can break a test runner's session loop.
+    """
     result: list[T] = []
     error: list[BaseException] = []
 

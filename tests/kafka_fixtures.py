@@ -1,0 +1,216 @@
+"""Kafka for tests: one real broker per session and helpers for isolated topics.
+
+The broker is, in this order of preference:
+1. the one named by KAFKA_BOOTSTRAP_SERVERS (CI services, a broker you already run);
+2. a testcontainers KRaft Kafka container, when a Docker engine answers;
+3. a local Apache Kafka started by `localkafka` (plain Java process; needs Java 17+ and, once, Maven).
+
+Tests marked `kafka` (added automatically to tests that use `kafka_bootstrap`) share the broker, so they
+must only use topics they create: `new_topic()` or the `contract_topics` fixture, both uniquely named.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import pytest
+from localkafka import KAFKA_VERSION, FetchError, LocalKafka, StartError, ensure_topics, kafka_home
+
+log = logging.getLogger("tests.kafka")
+
+BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
+IMAGE_ENV = "KAFKA_TEST_IMAGE"
+# testcontainers' KafkaContainer drives Confluent's image scripts, so its image family is the one to use.
+DEFAULT_IMAGE = "confluentinc/cp-kafka:7.9.0"
+_LOCAL_PREFIX = "pytest-"
+
+RouteKind = Literal["env", "testcontainers", "localkafka"]
+
+
+@dataclass(frozen=True)
+class KafkaRoute:
+    kind: RouteKind
+    description: str
+
+
+_ROUTE = pytest.StashKey[KafkaRoute]()
+_BOOTSTRAP = pytest.StashKey[str]()
+
+
+def docker_engine_answers() -> bool:
+    try:
+        import docker
+        from testcontainers.core.docker_client import get_docker_host
+    except ImportError:
+        return False
+    try:
+        host = get_docker_host()
+        client = docker.DockerClient(base_url=host, timeout=3) if host else docker.from_env(timeout=3)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+def choose_route(config: pytest.Config) -> KafkaRoute:
+    """Decided once per session; nothing is started here."""
+    if _ROUTE not in config.stash:
+        if os.environ.get(BOOTSTRAP_ENV):
+            route = KafkaRoute("env", f"external broker from ${BOOTSTRAP_ENV}")
+        elif docker_engine_answers():
+            image = os.environ.get(IMAGE_ENV, DEFAULT_IMAGE)
+            route = KafkaRoute("testcontainers", f"testcontainers KRaft container ({image})")
+        else:
+            route = KafkaRoute(
+                "localkafka", f"local Apache Kafka {KAFKA_VERSION} via localkafka (no Docker engine answered)"
+            )
+        config.stash[_ROUTE] = route
+    return config.stash[_ROUTE]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"kafka route: {choose_route(config).description}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # So `-m "not kafka"` also deselects tests that only reach the broker through a fixture.
+    for item in items:
+        if "kafka_bootstrap" in getattr(item, "fixturenames", ()) and item.get_closest_marker("kafka") is None:
+            item.add_marker(pytest.mark.kafka)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    if _BOOTSTRAP in config.stash:
+        route = choose_route(config)
+        terminalreporter.write_line(f"kafka: used {config.stash[_BOOTSTRAP]} ({route.description})")
+
+
+def _announce(config: pytest.Config, message: str) -> None:
+    log.info("%s", message)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+        reporter.write_line(message)
+
+
+def _unavailable(message: str) -> None:
+    # In CI a missing broker must fail loudly, not turn every Kafka test into a quiet skip.
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def _prune_stale_local_brokers() -> None:
+    """Remove data of earlier sessions that died without cleaning up (their pid is in the name)."""
+    runs = kafka_home() / "run"
+    if not runs.is_dir():
+        return
+    for entry in runs.iterdir():
+        suffix = entry.name.removeprefix(_LOCAL_PREFIX)
+        if entry.name == suffix or not suffix.isdigit() or int(suffix) == os.getpid():
+            continue
+        try:
+            os.kill(int(suffix), 0)
+            continue  # that session is still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        broker = LocalKafka(entry.name)
+        if broker.is_running():
+            broker.stop()
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(request: pytest.FixtureRequest) -> Iterator[str]:
+    """host:port of a real Kafka broker shared by the whole session."""
+    config = request.config
+    route = choose_route(config)
+    if route.kind == "env":
+        bootstrap = os.environ[BOOTSTRAP_ENV]
+        config.stash[_BOOTSTRAP] = bootstrap
+        _announce(config, f"kafka: using {bootstrap} from ${BOOTSTRAP_ENV}")
+        yield bootstrap
+    elif route.kind == "testcontainers":
+        from testcontainers.community.kafka import KafkaContainer
+
+        container = KafkaContainer(os.environ.get(IMAGE_ENV, DEFAULT_IMAGE)).with_kraft()
+        container.start(timeout=120)
+        try:
+            bootstrap = container.get_bootstrap_server()
+            config.stash[_BOOTSTRAP] = bootstrap
+            _announce(config, f"kafka: testcontainers broker at {bootstrap}")
+            yield bootstrap
+        finally:
+            container.stop()
+    else:
+        _prune_stale_local_brokers()
+        broker = LocalKafka(f"{_LOCAL_PREFIX}{os.getpid()}", fresh=True, remove_on_stop=True, tie_to_parent=True)
+        try:
+            bootstrap = broker.start()
+        except (FetchError, StartError) as exc:
+            broker.stop()
+            _unavailable(f"local Kafka could not start: {exc}")
+            raise  # unreachable: _unavailable raises
+        try:
+            config.stash[_BOOTSTRAP] = bootstrap
+            _announce(config, f"kafka: local Apache Kafka {KAFKA_VERSION} at {bootstrap} (data {broker.data_dir})")
+            yield bootstrap
+        finally:
+            broker.stop()
+
+
+def unique_topic_name(prefix: str = "test") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+class NewTopic(Protocol):
+    async def __call__(
+        self, prefix: str = "test", *, partitions: int = 3, configs: Mapping[str, str] | None = None
+    ) -> str: ...
+
+
+@pytest.fixture
+def new_topic(kafka_bootstrap: str) -> NewTopic:
+    """An async factory: `topic = await new_topic("enrolments")` creates a uniquely named topic
+    (3 partitions unless told otherwise) and returns its name."""
+
+    async def create(prefix: str = "test", *, partitions: int = 3, configs: Mapping[str, str] | None = None) -> str:
+        name = unique_topic_name(prefix)
+        await ensure_topics(kafka_bootstrap, [name], partitions, topic_configs={name: configs or {}})
+        return name
+
+    return create
+
+
+async def create_contract_topics(bootstrap: str, prefix: str = "", partitions: int = 3) -> dict[str, str]:
+    """Create every contract topic and its dead-letter topic, each named `prefix + name`.
+
+    Returns {contract topic name: actual topic name}. Compacted contract topics stay compacted; their
+    dead-letter topics do not, since a DLQ must keep every rejected message.
+    """
+    from contracts import topics as contract
+
+    names = [*contract.ALL, *(contract.dead_letter_topic(t) for t in contract.ALL)]
+    actual = {name: prefix + name for name in names}
+    configs = {actual[t]: {"cleanup.policy": "compact"} for t in contract.COMPACTED}
+    await ensure_topics(bootstrap, list(actual.values()), partitions, topic_configs=configs)
+    return actual
+
+
+@pytest.fixture
+async def contract_topics(kafka_bootstrap: str) -> dict[str, str]:
+    """The contract topics under a prefix unique to this test: {contract name: actual name}."""
+    return await create_contract_topics(kafka_bootstrap, prefix=f"{uuid.uuid4().hex[:10]}.")
