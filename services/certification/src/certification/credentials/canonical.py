@@ -17,7 +17,7 @@ from typing import Any
 
 from pyld import jsonld
 
-from certification.credentials.contexts import DocumentLoader
+from certification.credentials.contexts import DocumentLoader, DocumentNotFoundError
 
 # RDFC-1.0 is the W3C Recommendation of URDNA2015; pyld still uses the old name.
 PYLD_RDFC_ALGORITHM = "URDNA2015"
@@ -111,15 +111,39 @@ def _check_expanded(node: Any, problems: list[str]) -> None:
             _check_expanded(value, problems)
 
 
+def _missing_document(exc: BaseException) -> DocumentNotFoundError | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DocumentNotFoundError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _expand(document: dict[str, Any], loader: DocumentLoader, dropped: list[str | None]) -> Any:
+    try:
+        return jsonld.expand(
+            copy.deepcopy(document),
+            {**loader.pyld_options(), "base": None},
+            on_property_dropped=dropped.append,
+        )
+    except jsonld.JsonLdError as exc:
+        # pyld wraps our loader's error in a generic "dereferencing failed";
+        # surface the real reason (a context that is not preloaded).
+        missing = _missing_document(exc)
+        if missing is not None:
+            raise missing from exc
+        raise
+
+
 def assert_fully_defined(document: dict[str, Any], loader: DocumentLoader) -> None:
-    """Raise :class:`UndefinedTermError` naming every term or value JSON-LD would drop."""
+    """Raise :class:`UndefinedTermError` naming every term or value JSON-LD would drop.
+
+    Raises :class:`DocumentNotFoundError` for a context that is not preloaded.
+    """
     problems: list[str] = [f"null value at {p}" for p in _null_paths(document)]
     dropped: list[str | None] = []
-    expanded = jsonld.expand(
-        copy.deepcopy(document),
-        {**loader.pyld_options(), "base": None},
-        on_property_dropped=dropped.append,
-    )
+    expanded = _expand(document, loader, dropped)
     for term in dict.fromkeys(dropped):
         if term is None:
             problems.append("a property that expands to nothing was dropped")
