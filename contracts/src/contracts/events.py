@@ -65,11 +65,15 @@ class MicroCredentialSnapshot(ContractModel):
     @field_validator("courses")
     @classmethod
     def _course_ids_unique(cls, courses: list[Course]) -> list[Course]:
-        ids = [course.id for course in courses]
-        duplicates = sorted({course_id for course_id in ids if ids.count(course_id) > 1})
-        if duplicates:
-            raise ValueError(f"course ids must be unique; repeated: {', '.join(duplicates)}")
-        return courses
+        return _unique_course_ids(courses)
+
+
+def _unique_course_ids(courses: list[Course]) -> list[Course]:
+    ids = [course.id for course in courses]
+    duplicates = sorted({course_id for course_id in ids if ids.count(course_id) > 1})
+    if duplicates:
+        raise ValueError(f"course ids must be unique; repeated: {', '.join(duplicates)}")
+    return courses
 
 
 class EnrolmentCreated(EventPayload):
@@ -248,6 +252,11 @@ class MicroCredentialPublished(EventPayload):
     awarding_body: AwardingBody | None = None
     prerequisites: str | None = Field(default=None, max_length=2000)
     stackability: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("courses")
+    @classmethod
+    def _course_ids_unique(cls, courses: list[Course]) -> list[Course]:
+        return _unique_course_ids(courses)
 
     def subject(self) -> str:
         return catalogue_key(self.academic_year, self.microcredential_id)
