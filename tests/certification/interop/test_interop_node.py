@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,22 +48,6 @@ STATUS_LIST_URL = "https://credentials.example.edu/status/revocation/1"
 ISSUED_AT = datetime(2025, 7, 1, 9, 30, tzinfo=UTC)
 VALID_INDEX = 1234
 REVOKED_INDEX = 98765
-
-
-@pytest.fixture(scope="module")
-def node() -> str:
-    node_bin = shutil.which("node")
-    if node_bin is None:
-        pytest.skip("Node.js is not installed: the interop verifier (verify.mjs) needs `node` and `npm`")
-    if not (HERE / "node_modules" / "@digitalbazaar" / "vc").is_dir():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.fail("node is installed but npm is not: cannot install the interop verifier")
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, capture_output=True, text=True, timeout=600
-        )
-        assert done.returncode == 0, f"npm ci failed:\n{done.stdout}\n{done.stderr}"
-    return node_bin
 
 
 def run_verifier(node: str, credential: dict, documents: dict[str, Any]) -> dict:
