@@ -91,7 +91,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     if _BOOTSTRAP in config.stash:
         route = choose_route(config)
-        terminalreporter.write_line(f"kafka: used {config.stash[_BOOTSTRAP]} ({route.description})")
+        terminalreporter.write_line(f"kafka: used {config.stash[_BOOTSTRAP]}, {route.description}")
 
 
 def _announce(config: pytest.Config, message: str) -> None:
