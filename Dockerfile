@@ -1,0 +1,26 @@
+# One image recipe for the three services: `docker build --build-arg SERVICE=billing .`
+# The build installs only the chosen service and what it depends on, from the locked versions.
+FROM python:3.11-slim AS build
+RUN pip install --no-cache-dir uv==0.13.9
+WORKDIR /app
+COPY pyproject.toml uv.lock ./
+COPY contracts contracts
+COPY libs libs
+COPY tools tools
+COPY services services
+ARG SERVICE
+RUN test -n "$SERVICE" || (echo "build with --build-arg SERVICE=enrolment|billing|certification" && false)
+RUN uv sync --frozen --no-dev --no-editable --package "${SERVICE}-service" --package mc-opscli
+
+FROM python:3.11-slim
+ARG SERVICE
+ENV SERVICE=${SERVICE} \
+    PATH=/app/.venv/bin:$PATH \
+    HTTP_HOST=0.0.0.0 \
+    PYTHONUNBUFFERED=1
+RUN useradd --system --uid 10001 app && mkdir -p /app/var && chown app /app/var
+COPY --from=build /app/.venv /app/.venv
+WORKDIR /app
+USER app
+# The same command runs outside Docker: `python -m billing` (see tests/ops/test_compose.py).
+CMD ["sh", "-c", "exec python -m \"$SERVICE\""]
