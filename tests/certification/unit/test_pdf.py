@@ -68,12 +68,23 @@ def test_rendering_is_reproducible(learner, microcredential):
 
 def test_long_and_non_ascii_content_still_fits_one_page(microcredential):
     learner = Learner(id="r1", given_name="Zoë Łucja", family_name="Ševčíková-Dąbrowska von Hohenzollern")
-    many = tuple(f"Outcome {i}: " + "apply the method rigorously in a realistic setting " * 3 for i in range(12))
-    pdf = render(learner, replace(microcredential, learning_outcomes=many, ects_credits=Decimal("4.5")))
-    text = text_of(pdf)
+    several = tuple(f"Outcome {i}: apply the method rigorously in a realistic engineering setting." for i in range(8))
+    text = text_of(render(learner, replace(microcredential, learning_outcomes=several, ects_credits=Decimal("4.5"))))
     assert "Ševčíková-Dąbrowska" in text
     assert "4.5 ECTS credits" in text
-    assert "Outcome 11" in text
+    assert all(f"Outcome {i}:" in text for i in range(8))
+
+
+def test_too_many_outcomes_are_cut_with_a_pointer_to_the_credential(learner, microcredential):
+    many = tuple(f"Outcome {i}: " + "apply the method rigorously in a realistic setting " * 3 for i in range(12))
+    text = text_of(render(learner, replace(microcredential, learning_outcomes=many)))
+    assert "Outcome 0:" in text
+    assert "Outcome 11:" not in text
+    match = re.search(r"and (\d+) more learning outcomes, listed in the digital credential", text)
+    assert match
+    shown = sum(f"Outcome {i}:" in text for i in range(12))
+    assert shown + int(match.group(1)) == 12
+    assert "Issued by" in text
 
 
 def test_formatting_helpers():

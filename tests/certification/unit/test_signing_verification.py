@@ -326,3 +326,10 @@ def test_created_defaults_to_now(unsigned, issuer_key, loader):
     proof = sign_credential(unsigned, issuer_key, loader)["proof"]
     created = datetime.fromisoformat(proof["created"])
     assert abs(created - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+@pytest.mark.parametrize("garbage", [[], "credential", 42, None])
+def test_non_object_input_is_reported_not_raised(garbage, controller_document):
+    result = verify_credential(garbage, {controller_document["id"]: controller_document}.get)
+    assert not result.verified
+    assert result.check("proof_present").reason == "credential is not a JSON object"

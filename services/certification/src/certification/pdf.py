@@ -197,6 +197,22 @@ def render_certificate_pdf(
         paragraphs = [Paragraph(escape(outcome), style, bulletText="\u2022") for outcome in mc.learning_outcomes]
         if _paragraph_height(paragraphs, column_w) <= available:
             break
+    else:
+        # Even the smallest type does not fit: show what fits and say where the
+        # rest is, rather than printing over the footer.
+        note_style = ParagraphStyle("more", parent=style, textColor=GREY, leftIndent=10)
+        for shown in range(len(paragraphs) - 1, 0, -1):
+            hidden = len(paragraphs) - shown
+            note = Paragraph(
+                f"\u2026 and {hidden} more learning outcome{'s' if hidden > 1 else ''}, "
+                "listed in the digital credential",
+                note_style,
+            )
+            if _paragraph_height([*paragraphs[:shown], note], column_w) <= available:
+                paragraphs = [*paragraphs[:shown], note]
+                break
+        else:
+            paragraphs = paragraphs[:1]
     y = top - 4 * mm
     for paragraph in paragraphs:
         _, height = paragraph.wrap(column_w, available)

@@ -285,6 +285,11 @@ def verify_credential(
     ``resolve_controller(url)`` returns the controller document published at the
     issuer id; ``resolve_status_list(url)`` returns a status list credential.
     """
+    if not isinstance(doc, dict):
+        # Untrusted input (e.g. an uploaded file) may be any JSON value.
+        return VerificationResult(
+            checks=tuple(Check(name, False, "credential is not a JSON object") for name in ALL_CHECKS)
+        )
     loader = loader or DocumentLoader()
     now = now or datetime.now(UTC)
     checks: list[Check] = []
