@@ -1,0 +1,7 @@
+"""Alembic environment of the billing service; the kit runs it (reliability.migrations.upgrade_to_head)."""
+
+from reliability.migrations import run_migrations
+
+from billing.storage import service_metadata
+
+run_migrations(service_metadata())

@@ -1,0 +1,259 @@
+"""Billing tables and the small queries the handlers and the HTTP API need.
+
+What is stored is what was computed: invoice and reimbursement figures are written once, when the event is
+handled, and read back as they are. Nothing here recomputes a stored figure, so a later policy file (or a
+fixed bug in the engine) cannot silently change an amount a student was already told about.
+
+Only the student's id is kept; names and e-mail addresses in EnrolmentCreated are not needed to bill and are
+not stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from reliability.columns import Money, UTCDateTime
+from reliability.tables import KIT_TABLES
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    select,
+)
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, Session, SQLModel, col
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+_ROW_ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Credits(TypeDecorator[Decimal]):
+    """ECTS credits (at most one decimal), exact: text on SQLite, whose NUMERIC goes through a binary float."""
+
+    impl = Numeric(5, 1)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        return dialect.type_descriptor(String(8) if dialect.name == "sqlite" else Numeric(5, 1))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal):
+            raise TypeError(f"credits must be a Decimal, got {type(value).__name__}")
+        return format(value.normalize(), "f") if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(str(value)).normalize()
+
+
+class Enrolment(SQLModel, table=True):
+    """The enrolment as EnrolmentCreated described it: everything a later reimbursement is computed from."""
+
+    __tablename__ = "billing_enrolment"
+
+    enrolment_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    student_id: str = Field(sa_column=Column(String(128), nullable=False))
+    microcredential_id: str = Field(sa_column=Column(String(128), nullable=False))
+    academic_year: str = Field(sa_column=Column(String(9), nullable=False, index=True))
+    currency: str = Field(sa_column=Column(String(3), nullable=False))
+    per_credit: Decimal = Field(sa_column=Column(Money, nullable=False))
+    fixed_fee: Decimal = Field(sa_column=Column(Money, nullable=False))
+    enrolled_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    courses: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    """[{"id": .., "credits": "1.5", "semester": 1}] in the order of the event; credits as exact text."""
+    created_event_source: str = Field(sa_column=Column(String(1000), nullable=False))
+    created_event_id: str = Field(sa_column=Column(String(128), nullable=False))
+    recorded_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class Invoice(SQLModel, table=True):
+    __tablename__ = "billing_invoice"
+
+    enrolment_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("billing_enrolment.enrolment_id"), primary_key=True)
+    )
+    event_id: str = Field(sa_column=Column(String(128), nullable=False, unique=True))
+    """Id of the TuitionInvoiced event; derived from the enrolment id, so a replay publishes the same id."""
+    currency: str = Field(sa_column=Column(String(3), nullable=False))
+    fixed_fee: Decimal = Field(sa_column=Column(Money, nullable=False))
+    total: Decimal = Field(sa_column=Column(Money, nullable=False))
+    recorded_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class InvoiceLine(SQLModel, table=True):
+    __tablename__ = "billing_invoice_line"
+
+    enrolment_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("billing_invoice.enrolment_id"), primary_key=True)
+    )
+    semester: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    credits: Decimal = Field(sa_column=Column(Credits, nullable=False))
+    amount: Decimal = Field(sa_column=Column(Money, nullable=False))
+
+
+class Reimbursement(SQLModel, table=True):
+    """At most one per enrolment: the first cancellation applied stands."""
+
+    __tablename__ = "billing_reimbursement"
+
+    enrolment_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("billing_enrolment.enrolment_id"), primary_key=True)
+    )
+    event_id: str = Field(sa_column=Column(String(128), nullable=False, unique=True))
+    """Id of the ReimbursementCalculated event; derived from the enrolment id."""
+    cancellation_event_source: str = Field(sa_column=Column(String(1000), nullable=False))
+    cancellation_event_id: str = Field(sa_column=Column(String(128), nullable=False))
+    cancelled_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    policy_id: str = Field(sa_column=Column(String(100), nullable=False))
+    policy_version: str = Field(sa_column=Column(String(40), nullable=False))
+    rule: str = Field(sa_column=Column(String(128), nullable=False))
+    currency: str = Field(sa_column=Column(String(3), nullable=False))
+    fixed_fee: Decimal = Field(sa_column=Column(Money, nullable=False))
+    """The refunded part of the fixed fee."""
+    total: Decimal = Field(sa_column=Column(Money, nullable=False))
+    recorded_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+    @property
+    def policy(self) -> str:
+        return f"{self.policy_id}@{self.policy_version}"
+
+
+class ReimbursementLine(SQLModel, table=True):
+    __tablename__ = "billing_reimbursement_line"
+
+    enrolment_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("billing_reimbursement.enrolment_id"), primary_key=True)
+    )
+    semester: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    credits: Decimal = Field(sa_column=Column(Credits, nullable=False))
+    invoiced: Decimal = Field(sa_column=Column(Money, nullable=False))
+    refunded: Decimal = Field(sa_column=Column(Money, nullable=False))
+
+
+WAITING = "waiting"
+"""The enrolment has not arrived yet."""
+SETTLED = "settled"
+"""The enrolment arrived and this cancellation's reimbursement was computed."""
+SUPERSEDED = "superseded"
+"""The enrolment arrived, but an earlier cancellation of it was settled first."""
+REJECTED = "rejected"
+"""The enrolment arrived and showed this cancellation can never apply (e.g. dated before the enrolment)."""
+PENDING_STATUSES = (WAITING, SETTLED, SUPERSEDED, REJECTED)
+
+
+class PendingCancellation(SQLModel, table=True):
+    """A cancellation that arrived before its enrolment; kept (never dropped) until the enrolment arrives.
+
+    Rows stay after they are resolved, with the outcome, so operators can trace what happened to each one.
+    """
+
+    __tablename__ = "billing_pending_cancellation"
+    __table_args__ = (Index("ix_billing_pending_cancellation_enrolment", "enrolment_id", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(_ROW_ID, primary_key=True, autoincrement=True))
+    """Arrival order: when the enrolment arrives, waiting cancellations are resolved in this order."""
+    enrolment_id: str = Field(sa_column=Column(String(64), nullable=False))
+    event_source: str = Field(sa_column=Column(String(1000), nullable=False))
+    event_id: str = Field(sa_column=Column(String(128), nullable=False))
+    event_time: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    cancelled_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    status: str = Field(sa_column=Column(String(20), nullable=False, index=True))
+    status_reason: str | None = Field(default=None, sa_column=Column(String(1000), nullable=True))
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+BILLING_TABLES: tuple[Table, ...] = tuple(
+    model.__table__  # type: ignore[union-attr]
+    for model in (Enrolment, Invoice, InvoiceLine, Reimbursement, ReimbursementLine, PendingCancellation)
+)
+
+
+def service_metadata() -> MetaData:
+    """The schema of this service's database: the kit's tables and billing's, nothing else.
+
+    SQLModel keeps every table of every imported module in one MetaData; in a process that also imports other
+    services (the test suite) that one holds their tables too, so migrations compare against this copy.
+    """
+    metadata = MetaData()
+    for table in (*KIT_TABLES, *BILLING_TABLES):
+        table.to_metadata(metadata)
+    return metadata
+
+
+# --- queries ------------------------------------------------------------------------------------------------
+
+
+def get_enrolment(session: Session, enrolment_id: str) -> Enrolment | None:
+    return session.get(Enrolment, enrolment_id)
+
+
+def get_invoice(session: Session, enrolment_id: str) -> Invoice | None:
+    return session.get(Invoice, enrolment_id)
+
+
+def get_reimbursement(session: Session, enrolment_id: str) -> Reimbursement | None:
+    return session.get(Reimbursement, enrolment_id)
+
+
+def invoice_lines(session: Session, enrolment_id: str) -> list[InvoiceLine]:
+    statement = (
+        select(InvoiceLine).where(col(InvoiceLine.enrolment_id) == enrolment_id).order_by(col(InvoiceLine.semester))
+    )
+    return list(session.scalars(statement))
+
+
+def reimbursement_lines(session: Session, enrolment_id: str) -> list[ReimbursementLine]:
+    statement = (
+        select(ReimbursementLine)
+        .where(col(ReimbursementLine.enrolment_id) == enrolment_id)
+        .order_by(col(ReimbursementLine.semester))
+    )
+    return list(session.scalars(statement))
+
+
+def pending_cancellations(
+    session: Session, *, enrolment_id: str | None = None, statuses: Sequence[str] = (WAITING,)
+) -> list[PendingCancellation]:
+    statement = select(PendingCancellation).where(col(PendingCancellation.status).in_(list(statuses)))
+    if enrolment_id is not None:
+        statement = statement.where(col(PendingCancellation.enrolment_id) == enrolment_id)
+    return list(session.scalars(statement.order_by(col(PendingCancellation.id))))
+
+
+def reimbursements(session: Session, academic_year: str | None = None) -> list[tuple[Reimbursement, Enrolment]]:
+    """Reimbursements with their enrolment, in enrolment-id order (stable for exports)."""
+    statement = select(Reimbursement, Enrolment).join(
+        Enrolment, col(Enrolment.enrolment_id) == col(Reimbursement.enrolment_id)
+    )
+    if academic_year is not None:
+        statement = statement.where(col(Enrolment.academic_year) == academic_year)
+    rows = session.execute(statement.order_by(col(Reimbursement.enrolment_id)))
+    return [(reimbursement, enrolment) for reimbursement, enrolment in rows.tuples()]
+
+
+def lines_of_reimbursements(session: Session, enrolment_ids: Sequence[str]) -> dict[str, list[ReimbursementLine]]:
+    """Lines of many reimbursements in one query (an export lists a whole academic year)."""
+    result: dict[str, list[ReimbursementLine]] = {enrolment_id: [] for enrolment_id in enrolment_ids}
+    if not enrolment_ids:
+        return result
+    statement = (
+        select(ReimbursementLine)
+        .where(col(ReimbursementLine.enrolment_id).in_(list(enrolment_ids)))
+        .order_by(col(ReimbursementLine.enrolment_id), col(ReimbursementLine.semester))
+    )
+    for line in session.scalars(statement):
+        result[line.enrolment_id].append(line)
+    return result
