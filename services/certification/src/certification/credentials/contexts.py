@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from functools import cache
@@ -83,12 +84,19 @@ class _BoundedCache(OrderedDict[str, Any]):
     def __init__(self, maxsize: int = 128) -> None:
         super().__init__()
         self.maxsize = maxsize
+        # One loader is shared by request threads (e.g. a sync web handler pool).
+        self._lock = threading.Lock()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        with self._lock:
+            return super().get(key, default)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, value)
-        self.move_to_end(key)
-        while len(self) > self.maxsize:
-            self.popitem(last=False)
+        with self._lock:
+            super().__setitem__(key, value)
+            self.move_to_end(key)
+            while len(self) > self.maxsize:
+                self.popitem(last=False)
 
 
 class DocumentLoader:
