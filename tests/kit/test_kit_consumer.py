@@ -114,6 +114,7 @@ async def test_invalid_messages_go_to_the_dead_letter_topic_with_their_reason(
         (b"enr-naive", json.dumps(naive_time).encode()),
         (b"enr-type", json.dumps(wrong_type).encode()),
         (b"enr-ok", cancellation("enr-ok", reason="reject me").to_kafka().value),
+        (None, cancellation("enr-keyless").to_kafka().value),
     ]
     for key, value in poison:
         await producer.send_and_wait(topic, key=key, value=value, headers=[("origin", b"test")])
@@ -130,6 +131,7 @@ async def test_invalid_messages_go_to_the_dead_letter_topic_with_their_reason(
     assert "data.cancelled_at" in reasons[b"enr-naive"] and "offset" in reasons[b"enr-naive"]
     assert "unknown event type 'TuitionInvoiced'" in reasons[b"enr-type"]
     assert "test rejection" in reasons[b"enr-ok"]
+    assert "no key" in reasons[None]
     for record in dead:
         headers = dict(record.headers)
         assert headers["origin"] == b"test"

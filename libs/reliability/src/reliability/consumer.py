@@ -202,6 +202,10 @@ class IdempotentConsumer:
         outcome = BatchOutcome()
         decoded: list[tuple[Record, CloudEvent[EventPayload]]] = []
         for record in records:
+            if not record.key:
+                # Without the key a producer's events of one enrolment scatter over partitions and lose order.
+                outcome.dead_letters.append((record, "message has no key; the Kafka key must be the event's subject"))
+                continue
             try:
                 event = decode_event(record.value, key=record.key, known_types=self._types_of_topic(record.topic))
             except InvalidEvent as invalid:
