@@ -326,8 +326,11 @@ def snapshot_of(enrolment: storage.Enrolment) -> domain.EnrolmentSnapshot:
 
 
 def _semester_amount(semester: int, credits: Decimal, amount: Decimal) -> SemesterAmount:
-    # Validated like a wire value: the domain's semester is a plain int, the contract's a Literal[1, 2].
-    return SemesterAmount.model_validate({"semester": semester, "credits": credits, "amount": amount})
+    # Validated like a wire value: the domain's semester is a plain int, the contract's a Literal[1, 2]. The
+    # domain sums credits from a money zero ("0.00"), so "6.00" is normalised to the contract's "6".
+    return SemesterAmount.model_validate(
+        {"semester": semester, "credits": format(credits.normalize(), "f"), "amount": amount}
+    )
 
 
 def _courses_json(data: EnrolmentCreated) -> list[dict[str, object]]:

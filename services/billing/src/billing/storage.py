@@ -241,7 +241,7 @@ def reimbursements(session: Session, academic_year: str | None = None) -> list[t
     if academic_year is not None:
         statement = statement.where(col(Enrolment.academic_year) == academic_year)
     rows = session.execute(statement.order_by(col(Reimbursement.enrolment_id)))
-    return [(reimbursement, enrolment) for reimbursement, enrolment in rows.tuples()]
+    return [(reimbursement, enrolment) for reimbursement, enrolment in rows]
 
 
 def lines_of_reimbursements(session: Session, enrolment_ids: Sequence[str]) -> dict[str, list[ReimbursementLine]]:

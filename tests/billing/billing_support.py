@@ -1,0 +1,90 @@
+"""Builders of contract events for billing tests, and readers of what billing stored and queued."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from reliability.tables import OutboxMessage
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
+
+from contracts import (
+    CloudEvent,
+    Course,
+    EnrolmentCancelled,
+    EnrolmentCreated,
+    EventPayload,
+    MicroCredentialSnapshot,
+    Student,
+    TuitionTerms,
+    decode_event,
+    new_event,
+)
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+ENROLMENT_SOURCE = "/campus/student-administration"
+TOKEN = "finance-office-test-token"
+
+
+def brussels(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=BRUSSELS)
+
+
+def enrolment_created(
+    enrolment_id: str,
+    *,
+    courses: Sequence[tuple[str, str, int]] = (("COURSE-1", "6", 1),),
+    per_credit: str = "50.00",
+    fixed_fee: str = "245.00",
+    currency: str = "EUR",
+    academic_year: str = "2026-2027",
+    enrolled_at: datetime | None = None,
+    microcredential_id: str = "mc-test",
+    student_id: str = "student-1",
+    event_id: str | None = None,
+) -> CloudEvent[EnrolmentCreated]:
+    """courses: (id, credits, semester)."""
+    payload = EnrolmentCreated(
+        enrolment_id=enrolment_id,
+        student=Student(id=student_id, given_name="Ada", family_name="Peeters", email="ada.peeters@example.org"),
+        microcredential=MicroCredentialSnapshot(
+            id=microcredential_id,
+            title="A micro-credential",
+            academic_year=academic_year,
+            courses=[
+                Course(id=course_id, title=f"Course {course_id}", credits=credits, semester=semester)  # type: ignore[arg-type]
+                for course_id, credits, semester in courses
+            ],
+        ),
+        tuition=TuitionTerms(currency=currency, fixed_fee=fixed_fee, per_credit=per_credit),  # type: ignore[arg-type]
+        enrolled_at=enrolled_at or brussels(2026, 9, 1, 10),
+    )
+    return new_event(payload, source=ENROLMENT_SOURCE, event_id=event_id or str(uuid.uuid4()), time=payload.enrolled_at)
+
+
+def enrolment_cancelled(
+    enrolment_id: str, cancelled_at: datetime, *, event_id: str | None = None
+) -> CloudEvent[EnrolmentCancelled]:
+    payload = EnrolmentCancelled(enrolment_id=enrolment_id, cancelled_at=cancelled_at, reason="personal reasons")
+    return new_event(payload, source=ENROLMENT_SOURCE, event_id=event_id or str(uuid.uuid4()), time=cancelled_at)
+
+
+def queued_events(engine: Engine) -> list[CloudEvent[EventPayload]]:
+    """Every event billing put in its outbox, in order, decoded as a consumer would."""
+    with Session(engine) as session:
+        rows = session.scalars(select(OutboxMessage).order_by(col(OutboxMessage.id)))
+        return [decode_event(row.value, key=row.key) for row in rows]
+
+
+def queued_of_type(engine: Engine, event_type: str) -> list[CloudEvent[EventPayload]]:
+    return [event for event in queued_events(engine) if event.type == event_type]
+
+
+def wire_lines(event: CloudEvent[EventPayload]) -> list[tuple[int, str, str]]:
+    """(semester, credits, amount) of a billing event, as strings on the wire."""
+    data = event.to_json()["data"]
+    return [(line["semester"], line["credits"], line["amount"]) for line in data["lines"]]
