@@ -1,0 +1,5 @@
+import sys
+
+from opscli.cli import main
+
+sys.exit(main())
