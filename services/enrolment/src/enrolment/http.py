@@ -452,8 +452,10 @@ def _enrolment_out(stored: StoredEnrolment) -> EnrolmentOut:
             total_credits=sum((course.credits for course in snapshot.courses), Decimal(0)),
         ),
         tuition=_tuition(snapshot),
-        enrolled_at=enrolment.enrolled_at,
-        cancelled_at=enrolment.cancelled_at,
+        # Always UTC, whether the row was just written (caller's offset) or read back (stored in UTC); the event
+        # keeps the offset the caller gave, because policy dates depend on it.
+        enrolled_at=enrolment.enrolled_at.astimezone(UTC),
+        cancelled_at=None if enrolment.cancelled_at is None else enrolment.cancelled_at.astimezone(UTC),
         cancellation_reason=enrolment.reason,
         origin=enrolment.origin,
     )
