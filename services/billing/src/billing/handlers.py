@@ -14,6 +14,7 @@ empty database publishes the very same billing.events (same ids, same bytes):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ from functools import partial
 
 from reliability.consumer import Handler, RejectEvent
 from reliability.outbox import add_to_outbox
+from sqlalchemy import text
 from sqlmodel import Session
 
 from billing import domain, storage
@@ -67,6 +69,7 @@ def on_enrolment_created(
 ) -> None:
     """Invoice the enrolment; then settle any cancellation of it that arrived first."""
     data = event.data
+    lock_enrolment(session, data.enrolment_id)
     existing = storage.get_enrolment(session, data.enrolment_id)
     if existing is not None:
         if _courses_json(data) == existing.courses and _same_terms(existing, data):
@@ -138,6 +141,7 @@ def on_enrolment_cancelled(
 ) -> None:
     """Compute and announce the reimbursement, or keep the cancellation until its enrolment arrives."""
     data = event.data
+    lock_enrolment(session, data.enrolment_id)
     enrolment = storage.get_enrolment(session, data.enrolment_id)
     if enrolment is None:
         # Two producers, two partitions or a replay can deliver the cancellation first: keep it, settle later.
@@ -183,6 +187,22 @@ def on_enrolment_cancelled(
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
+
+
+def lock_enrolment(session: Session, enrolment_id: str) -> None:
+    """Serialise the handling of one enrolment across replicas until this transaction ends.
+
+    An enrolment and a cancellation that overtook it (another partition) can be applied by two replicas at
+    once. Under PostgreSQL's READ COMMITTED each would miss the other's uncommitted row: the cancellation
+    would be stored as waiting after the enrolment looked for waiting ones, and wait forever. Both handlers
+    take this lock first, so the second sees what the first committed. SQLite needs none: the kit begins
+    every transaction with BEGIN IMMEDIATE, which already serialises writers.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(f"billing-enrolment:{enrolment_id}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)  # advisory lock keys are signed 64-bit integers
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def _settle_waiting_cancellations(

@@ -1,0 +1,55 @@
+"""Two replicas handling an enrolment and its overtaking cancellation at the same moment lose neither.
+
+The cancellation (partition 1) and the enrolment (partition 0) may be applied by two replicas at once. Without
+a per-enrolment lock, on PostgreSQL each transaction misses the other's uncommitted row: the cancellation is
+stored as waiting, the enrolment finds nothing waiting, and the cancellation waits forever.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from billing import handlers, storage
+from reliability.database import transaction
+from sqlmodel import Session
+
+from tests.billing.billing_support import brussels, enrolment_cancelled, enrolment_created
+
+
+def test_an_enrolment_arriving_while_its_cancellation_is_being_stored_settles_it(engine, uantwerp_en):
+    cancellation = enrolment_cancelled("enr-race", brussels(2026, 10, 1))
+    creation = enrolment_created("enr-race")
+    cancellation_stored = threading.Event()
+    errors: list[BaseException] = []
+
+    def replica_a() -> None:
+        try:
+            with transaction(engine) as session:
+                handlers.on_enrolment_cancelled(session, cancellation, policy=uantwerp_en)
+                cancellation_stored.set()
+                threading.Event().wait(0.5)  # still uncommitted while replica B handles the enrolment
+        except BaseException as error:
+            errors.append(error)
+            cancellation_stored.set()
+
+    def replica_b() -> None:
+        cancellation_stored.wait(10)
+        try:
+            with transaction(engine) as session:
+                handlers.on_enrolment_created(session, creation, policy=uantwerp_en)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=replica_a), threading.Thread(target=replica_b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert errors == []
+
+    with Session(engine) as session:
+        assert storage.pending_cancellations(session) == []
+        reimbursement = storage.get_reimbursement(session, "enr-race")
+    # 1 October: full refund, 6 x 50.00 + 245.00 = 545.00.
+    assert reimbursement is not None and reimbursement.total == 545
+    assert reimbursement.cancellation_event_id == cancellation.id
