@@ -1,0 +1,75 @@
+"""Wiring: settings -> issuer (keys and URLs), migrated database, runtime (relay + consumer) and HTTP app."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI
+from reliability.database import create_database_engine
+from reliability.migrations import upgrade_to_head
+from reliability.runtime import ServiceRuntime
+from sqlalchemy.engine import Engine, make_url
+
+from certification.config import CertificationSettings
+from certification.handlers import handlers_for
+from certification.http import create_app
+from certification.issuer import Issuer
+from contracts import topics
+
+log = logging.getLogger(__name__)
+
+SERVICE = "certification"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+CONSUMES = (topics.ENROLMENT_EVENTS, topics.ASSESSMENT_EVENTS, topics.CATALOGUE)
+
+
+def migrate(database_url: str) -> None:
+    """Bring the database to the newest schema; creates the directory of a SQLite file if needed."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    upgrade_to_head(database_url, str(MIGRATIONS))
+
+
+def create_issuer(settings: CertificationSettings) -> Issuer:
+    """The issuer from configuration; a missing or malformed key stops the service here, at start-up."""
+    salt = settings.identity_salt.get_secret_value() if settings.identity_salt is not None else None
+    return Issuer.create(
+        base_url=settings.public_base_url,
+        key_id=settings.signing_key_id,
+        secret=settings.signing_secret(),
+        retired_keys=settings.retired_keys(),
+        identity_salt=salt or None,
+    )
+
+
+def create_runtime(settings: CertificationSettings, engine: Engine, issuer: Issuer) -> ServiceRuntime:
+    return ServiceRuntime(
+        service=SERVICE,
+        settings=settings,
+        engine=engine,
+        consumes=list(CONSUMES),
+        handlers=handlers_for(issuer),
+    )
+
+
+def build(
+    settings: CertificationSettings | None = None, issuer: Issuer | None = None
+) -> tuple[FastAPI, ServiceRuntime]:
+    """Everything the process needs, ready to `runtime.serve(app, settings.http_port)`."""
+    settings = settings or CertificationSettings()
+    issuer = issuer or create_issuer(settings)
+    migrate(settings.database_url)
+    engine = create_database_engine(settings.database_url)
+    runtime = create_runtime(settings, engine, issuer)
+    log.info(
+        "certification configured",
+        extra={
+            "issuer": issuer.issuer_id,
+            "signing_key": issuer.key.verification_method,
+            "retired_keys": [entry.key_id for entry in issuer.retired_keys],
+            "topic_prefix": settings.topic_prefix,
+        },
+    )
+    return create_app(settings, engine, issuer, runtime), runtime

@@ -1,0 +1,122 @@
+"""Settings of the certification service, from environment variables (see reliability.settings for the shared ones).
+
+Every URL a verifier resolves derives from PUBLIC_BASE_URL: the issuer id (``<base>/issuer``), credential ids,
+status lists and our JSON-LD context. Those URLs end up inside signed credentials, so once credentials are issued
+the base URL must never change.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
+from reliability.settings import ServiceSettings
+
+from certification.credentials import KeyFormatError, PublicKeyEntry, generate_secret_key, public_key_from_multibase
+
+log = logging.getLogger(__name__)
+
+
+class SigningKeyMissing(RuntimeError):
+    """No CREDENTIAL_SIGNING_KEY and no permission to make up a throw-away one."""
+
+
+class CertificationSettings(ServiceSettings):
+    http_port: int = Field(default=8003, ge=1, le=65535, description="Port of the HTTP API.")
+    database_url: str = Field(
+        default="sqlite:///./var/certification.db", description="SQLAlchemy URL; PostgreSQL in production."
+    )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8003",
+        description="Public URL of this service; issuer id, credential ids, status lists and the context derive "
+        "from it and are signed into credentials, so it must never change once credentials are issued.",
+    )
+    credential_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Ed25519 secret key (secretKeyMultibase 'z...' or base64 of the 32-byte seed); "
+        "`python -m certification generate-key` makes one. Required unless DEV_MODE is true.",
+    )
+    signing_key_id: str = Field(
+        default="key-1",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Fragment naming the signing key in the controller document (<issuer id>#<key id>).",
+    )
+    retired_public_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description='Comma-separated "key-id=z6Mk..." public keys of earlier signing keys; still listed in the '
+        "controller document so the credentials they signed keep verifying.",
+    )
+    identity_salt: SecretStr | None = Field(
+        default=None,
+        description="Secret from which each credential's e-mail hash salt is derived (HMAC of the enrolment id); "
+        "without it every credential gets a random salt.",
+    )
+    dev_mode: bool = Field(
+        default=False,
+        description="Development only: allows an ephemeral signing key (regenerated at every start, so earlier "
+        "credentials stop verifying) when CREDENTIAL_SIGNING_KEY is unset.",
+    )
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_base(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")) or "#" in value or "?" in value:
+            raise ValueError(
+                "must be an absolute http(s) URL without query or fragment, e.g. https://credentials.example.edu"
+            )
+        return value
+
+    @field_validator("retired_public_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
+
+    @field_validator("retired_public_keys")
+    @classmethod
+    def _parse_keys(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parse_public_key_entry(entry)
+        return value
+
+    @property
+    def issuer_id(self) -> str:
+        return f"{self.public_base_url}/issuer"
+
+    def retired_keys(self) -> list[PublicKeyEntry]:
+        return [parse_public_key_entry(entry) for entry in self.retired_public_keys]
+
+    def signing_secret(self) -> str:
+        """The configured secret key, or (DEV_MODE only) a fresh one for this process."""
+        if self.credential_signing_key is not None and self.credential_signing_key.get_secret_value().strip():
+            return self.credential_signing_key.get_secret_value()
+        if not self.dev_mode:
+            raise SigningKeyMissing(
+                "CREDENTIAL_SIGNING_KEY is not set. Generate one with `python -m certification generate-key` and "
+                "put it in the environment (never in the repository); for local development only, DEV_MODE=true "
+                "lets the service make up a throw-away key."
+            )
+        log.warning(
+            "no CREDENTIAL_SIGNING_KEY: signing with an ephemeral development key; credentials issued now will not "
+            "verify after a restart"
+        )
+        return generate_secret_key()
+
+
+def parse_public_key_entry(entry: str) -> PublicKeyEntry:
+    """``key-id=z6Mk...`` -> a key listed in the controller document."""
+    key_id, separator, multibase = entry.strip().partition("=")
+    key_id, multibase = key_id.strip(), multibase.strip()
+    if not separator or not key_id or not multibase or "#" in key_id:
+        raise ValueError(f'retired public key {entry!r} must look like "key-id=z6Mk..."')
+    try:
+        public_key_from_multibase(multibase)
+    except KeyFormatError as error:
+        raise ValueError(f"retired public key {key_id!r}: {error}") from error
+    return PublicKeyEntry(key_id=key_id, public_key_multibase=multibase)

@@ -1,0 +1,9 @@
+"""Alembic environment of the certification service: the kit runs the migrations on its engine settings.
+
+The target metadata (kit tables + ours) is what `alembic revision --autogenerate` compares against.
+"""
+
+from certification.storage import schema_metadata
+from reliability.migrations import run_migrations
+
+run_migrations(schema_metadata())

@@ -1,0 +1,68 @@
+"""Fixtures of the certification service tests: a migrated database, an issuer, its handlers and HTTP app.
+
+(The library tests in unit/ and interop/ have their own conftest and need none of these.)
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from certification.bootstrap import migrate
+from certification.config import CertificationSettings
+from certification.credentials import IssuerKey, generate_secret_key
+from certification.handlers import handlers_for
+from certification.http import create_app
+from certification.issuer import Issuer
+from reliability.database import create_database_engine
+
+from tests.certification.certification_support import BASE_URL, ISSUER_ID, TOKEN
+from tests.db_fixtures import database_url, fresh_postgres_url  # noqa: F401
+
+
+@pytest.fixture(scope="session")
+def retired_key() -> IssuerKey:
+    """A key the issuer signed with before a rotation: still listed, no longer used."""
+    return IssuerKey.from_secret(ISSUER_ID, "key-2025", generate_secret_key())
+
+
+@pytest.fixture(scope="session")
+def issuer(retired_key: IssuerKey) -> Issuer:
+    return Issuer.create(
+        base_url=BASE_URL,
+        key_id="key-2026",
+        secret=generate_secret_key(),
+        retired_keys=[retired_key.public()],
+        identity_salt="test-identity-salt",
+    )
+
+
+@pytest.fixture(scope="session")
+def handlers(issuer: Issuer):
+    return handlers_for(issuer)
+
+
+@pytest.fixture
+def engine(database_url):  # noqa: F811 - the imported fixture, requested by name
+    """An empty certification database (SQLite and PostgreSQL), migrated to head."""
+    migrate(database_url)
+    engine = create_database_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(database_url) -> CertificationSettings:  # noqa: F811
+    return CertificationSettings(
+        database_url=database_url, public_base_url=BASE_URL, api_tokens=[TOKEN], signing_key_id="key-2026"
+    )
+
+
+@pytest.fixture
+def app(settings, engine, issuer):
+    return create_app(settings, engine, issuer)
+
+
+@pytest.fixture
+async def client(app):
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
+        yield client
