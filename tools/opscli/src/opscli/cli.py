@@ -108,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--topic", action="append", help="contract topic whose DLQ to replay (repeatable; default all)")
     replay.add_argument("--consumer", help="only messages dead-lettered by this consumer (e.g. billing)")
     replay.add_argument("--offset-from", type=int, metavar="N", help="start at offset N in every partition")
+    replay.add_argument(
+        "--only-valid",
+        action="store_true",
+        help="leave messages that still break the contract in the DLQ (they would only come back)",
+    )
     replay.add_argument("--dry-run", action="store_true", help="print what would be replayed; send and commit nothing")
     replay.add_argument("--json", action="store_true", help="machine-readable output")
     replay.set_defaults(handler="dlq replay")
@@ -163,7 +168,15 @@ async def run(args: argparse.Namespace, out: TextIO) -> int:
         if args.offset_from is not None and args.offset_from < 0:
             raise CommandError("--offset-from must be 0 or more")
         return await dlq.replay_command(
-            bootstrap, prefix, args.topic, args.consumer, args.offset_from, args.dry_run, args.json, out
+            bootstrap,
+            prefix,
+            args.topic,
+            args.consumer,
+            args.offset_from,
+            args.only_valid,
+            args.dry_run,
+            args.json,
+            out,
         )
     if handler == "lag":
         return await groups.lag_command(bootstrap, prefix, args.group, args.json, out)
@@ -204,6 +217,12 @@ async def amain(argv: Sequence[str] | None = None, out: TextIO | None = None) ->
     stream = out or sys.stdout
     try:
         return await run(args, stream)
+    except BrokenPipeError:
+        # `mc-ops dlq show ... | head`: the reader left; that is not an error of ours. Point stdout at
+        # /dev/null so the interpreter's final flush doesn't complain either.
+        if stream is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Refused as error:
         print(f"refused: {error}", file=sys.stderr)
         return EXIT_REFUSED

@@ -9,8 +9,9 @@ from typing import Any, TextIO
 
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
+from contracts import InvalidEvent, decode_event
 from contracts import topics as contract
-from opscli.kafka import CommandError, existing_topics, log_bounds, partitions_of, producer, read_range, reader
+from opscli.kafka import CommandError, Topology, log_bounds, producer, read_range, reader, topology
 from opscli.output import decode_text, dump_json, kafka_timestamp, parse_json, table, truncate
 
 DLQ_HEADER_PREFIX = "dlq-"
@@ -115,23 +116,39 @@ def replay_group(dlq_topic: str, consumer: str | None) -> str:
     return group if consumer is None else f"{group}.{consumer}"
 
 
-async def _select_topics(bootstrap: str, prefix: str, logical: Sequence[str] | None) -> tuple[list[str], set[str]]:
+async def _select_topics(bootstrap: str, prefix: str, logical: Sequence[str] | None) -> tuple[list[str], Topology]:
     wanted = dlq_topic_names(prefix, logical)
-    async with reader(bootstrap) as consumer:
-        existing = await existing_topics(consumer)
-    missing = [name for name in wanted if name not in existing]
+    cluster = await topology(bootstrap)
+    missing = [name for name in wanted if name not in cluster]
     if logical and missing:
         raise CommandError(f"no such dead-letter topic: {', '.join(missing)}")
-    return [name for name in wanted if name in existing], existing
+    return [name for name in wanted if name in cluster], cluster
 
 
-async def read_dead_letters(bootstrap: str, dlq_topics: Sequence[str]) -> list[DeadLetter]:
+async def read_dead_letters(bootstrap: str, cluster: Topology, dlq_topics: Sequence[str]) -> list[DeadLetter]:
     """Every message now in these topics, read without a consumer group (nothing is committed)."""
     async with reader(bootstrap) as consumer:
-        await existing_topics(consumer)
-        tps = [tp for topic in dlq_topics for tp in partitions_of(consumer, topic)]
+        tps = [tp for topic in dlq_topics for tp in cluster[topic]]
         beginnings, ends = await log_bounds(consumer, tps)
         return [DeadLetter.of(record) async for record in read_range(consumer, beginnings, ends)]
+
+
+def _original_partition(letter: DeadLetter, cluster: Topology) -> int | None:
+    """Back to the partition it came from, next to the other events of its key: a producer with another
+    partitioner (librdkafka's default) may have put the key elsewhere than ours would. The key decides only
+    when the header is missing or the topic has fewer partitions now."""
+    partition = _int_or_none(letter.header(contract.DLQ_ORIGINAL_PARTITION))
+    if partition is None or partition >= len(cluster.get(letter.original_topic, ())):
+        return None
+    return partition
+
+
+def _contract_problem(letter: DeadLetter) -> str | None:
+    try:
+        decode_event(letter.value, key=letter.key)
+    except InvalidEvent as error:
+        return error.reason
+    return None
 
 
 def _matches(letter: DeadLetter, consumer: str | None) -> bool:
@@ -144,8 +161,10 @@ def _matches(letter: DeadLetter, consumer: str | None) -> bool:
 async def list_command(
     bootstrap: str, prefix: str, logical: Sequence[str] | None, consumer: str | None, as_json: bool, out: TextIO
 ) -> int:
-    dlq_topics, _ = await _select_topics(bootstrap, prefix, logical)
-    letters = [letter for letter in await read_dead_letters(bootstrap, dlq_topics) if _matches(letter, consumer)]
+    dlq_topics, cluster = await _select_topics(bootstrap, prefix, logical)
+    letters = [
+        letter for letter in await read_dead_letters(bootstrap, cluster, dlq_topics) if _matches(letter, consumer)
+    ]
     letters.sort(key=lambda letter: (letter.topic, letter.partition, letter.offset))
     if as_json:
         dump_json([letter.summary() for letter in letters], out)
@@ -195,15 +214,15 @@ def _seconds(instant: str | None) -> str | None:
 async def show_command(
     bootstrap: str, prefix: str, topic: str, partition: int, offset: int, as_json: bool, out: TextIO
 ) -> int:
+    cluster = await topology(bootstrap)
+    if topic not in cluster and prefix + topic in cluster:
+        topic = prefix + topic  # accept the logical name too
+    if topic not in cluster:
+        raise CommandError(f"no such topic: {topic}")
+    tp = TopicPartition(topic, partition)
+    if tp not in cluster[topic]:
+        raise CommandError(f"{topic} has no partition {partition}")
     async with reader(bootstrap) as consumer:
-        existing = await existing_topics(consumer)
-        if topic not in existing and prefix + topic in existing:
-            topic = prefix + topic  # accept the logical name too
-        if topic not in existing:
-            raise CommandError(f"no such topic: {topic}")
-        tp = TopicPartition(topic, partition)
-        if tp not in partitions_of(consumer, topic):
-            raise CommandError(f"{topic} has no partition {partition}")
         beginnings, ends = await log_bounds(consumer, [tp])
         if not beginnings[tp] <= offset < ends[tp]:
             raise CommandError(f"{topic}[{partition}] holds offsets {beginnings[tp]}..{ends[tp] - 1}, not {offset}")
@@ -247,15 +266,18 @@ async def replay_command(
     logical: Sequence[str] | None,
     consumer_filter: str | None,
     offset_from: int | None,
+    only_valid: bool,
     dry_run: bool,
     as_json: bool,
     out: TextIO,
 ) -> int:
-    dlq_topics, existing = await _select_topics(bootstrap, prefix, logical)
+    dlq_topics, cluster = await _select_topics(bootstrap, prefix, logical)
     report: list[dict[str, Any]] = []
     for dlq_topic in dlq_topics:
         report.extend(
-            await _replay_topic(bootstrap, dlq_topic, existing, consumer_filter, offset_from, dry_run, as_json, out)
+            await _replay_topic(
+                bootstrap, dlq_topic, cluster, consumer_filter, offset_from, only_valid, dry_run, as_json, out
+            )
         )
     if as_json:
         dump_json(report, out)
@@ -265,9 +287,10 @@ async def replay_command(
 async def _replay_topic(
     bootstrap: str,
     dlq_topic: str,
-    existing: set[str],
+    cluster: Topology,
     consumer_filter: str | None,
     offset_from: int | None,
+    only_valid: bool,
     dry_run: bool,
     as_json: bool,
     out: TextIO,
@@ -275,8 +298,7 @@ async def _replay_topic(
     group = replay_group(dlq_topic, consumer_filter)
     verb = "would replay" if dry_run else "replayed"
     async with reader(bootstrap, group_id=group) as consumer:
-        await existing_topics(consumer)
-        tps = partitions_of(consumer, dlq_topic)
+        tps = cluster[dlq_topic]
         beginnings, ends = await log_bounds(consumer, tps)
         starts: dict[TopicPartition, int] = {}
         for tp in tps:
@@ -287,8 +309,13 @@ async def _replay_topic(
                 starts[tp] = beginnings[tp] if committed is None else max(committed, beginnings[tp])
         letters = [DeadLetter.of(record) async for record in read_range(consumer, starts, ends)]
         selected = [letter for letter in letters if _matches(letter, consumer_filter)]
+        invalid: list[DeadLetter] = []
+        if only_valid:
+            # A message that breaks the contract would only come straight back to the DLQ.
+            invalid = [letter for letter in selected if _contract_problem(letter) is not None]
+            selected = [letter for letter in selected if letter not in invalid]
         # Check every destination before sending anything, so a bad header can't leave a replay half done.
-        unknown = sorted({letter.original_topic for letter in selected} - existing)
+        unknown = sorted({letter.original_topic for letter in selected} - set(cluster))
         if unknown:
             raise CommandError(f"{dlq_topic}: original topic(s) {', '.join(unknown)} do not exist; nothing replayed")
         report = []
@@ -296,7 +323,11 @@ async def _replay_topic(
             async with producer(bootstrap) as client:
                 sends = [
                     await client.send(
-                        letter.original_topic, key=letter.key, value=letter.value, headers=letter.replay_headers()
+                        letter.original_topic,
+                        key=letter.key,
+                        value=letter.value,
+                        headers=letter.replay_headers(),
+                        partition=_original_partition(letter, cluster),
                     )
                     for letter in selected
                 ]
@@ -319,15 +350,23 @@ async def _replay_topic(
                     f"  key={_dash(item['key'])}  {event}",
                     file=out,
                 )
+        if not as_json:
+            for letter in invalid:
+                print(
+                    f"left {letter.topic}[{letter.partition}]@{letter.offset}: still invalid: "
+                    f"{truncate(_contract_problem(letter) or '', REASON_WIDTH * 2)}",
+                    file=out,
+                )
         advanced = {tp: ends[tp] for tp in tps if starts[tp] < ends[tp]}
         if not dry_run and advanced:
             await consumer.commit(advanced)
     if not as_json:
-        skipped = len(letters) - len(selected)
+        skipped = len(letters) - len(selected) - len(invalid)
         note = f", skipped {skipped} of other consumers" if skipped else ""
+        note += f", left {len(invalid)} still invalid" if invalid else ""
         progress = "nothing committed (dry run)" if dry_run else f"progress in consumer group {group}"
         if not letters:
-            print(f"{dlq_topic}: nothing new to replay ({progress})", file=out)
+            print(f"{dlq_topic}: nothing new to replay; {progress}", file=out)
         else:
             print(f"{dlq_topic}: {verb} {len(selected)}{note}; {progress}", file=out)
     return report

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError, for_code
+from aiokafka.errors import CommitFailedError, for_code
 from aiokafka.structs import TopicPartition
 
-from opscli.kafka import CommandError, Refused, admin_client, existing_topics, log_bounds, partitions_of, reader
+from opscli.kafka import CommandError, Refused, admin_client, log_bounds, reader, topology
 from opscli.output import dump_json, table
 
 
@@ -62,12 +62,12 @@ async def lag_command(bootstrap: str, prefix: str, group_filter: str | None, as_
         infos = {group: await describe_group(admin, group) for group in groups}
         committed = {group: await _committed(admin, group, prefix) for group in groups}
     rows: list[dict[str, Any]] = []
+    cluster = await topology(bootstrap)
+    partitions: dict[str, list[TopicPartition]] = {}
+    for group in groups:
+        topics = sorted({tp.topic for tp in committed[group]} & set(cluster))
+        partitions[group] = [tp for topic in topics for tp in cluster[topic]]
     async with reader(bootstrap) as consumer:
-        existing = await existing_topics(consumer)
-        partitions: dict[str, list[TopicPartition]] = {}
-        for group in groups:
-            topics = sorted({tp.topic for tp in committed[group]} & existing)
-            partitions[group] = [tp for topic in topics for tp in partitions_of(consumer, topic)]
         beginnings, ends = await log_bounds(consumer, {tp for tps in partitions.values() for tp in tps})
     for group in groups:
         for tp in partitions[group]:
@@ -127,26 +127,27 @@ async def reset_command(
                 "stop every replica of the service first; nothing was changed"
             )
         committed = await _committed(admin, group, prefix)
+    cluster = await topology(bootstrap)
+    if logical:
+        topics = [prefix + name for name in logical]
+        missing = [topic for topic in topics if topic not in cluster]
+        if missing:
+            raise CommandError(f"no such topic: {', '.join(missing)}")
+    else:
+        topics = sorted({tp.topic for tp in committed} & set(cluster))
+    if not topics:
+        raise CommandError(
+            f"group {group} has no committed offsets{f' on topics under {prefix!r}' if prefix else ''}; "
+            "a group without offsets starts from the earliest offset anyway (name topics with --topic)"
+        )
+    tps = [tp for topic in topics for tp in cluster[topic]]
     async with reader(bootstrap, group_id=group) as consumer:
-        existing = await existing_topics(consumer)
-        if logical:
-            topics = [prefix + name for name in logical]
-            missing = [topic for topic in topics if topic not in existing]
-            if missing:
-                raise CommandError(f"no such topic: {', '.join(missing)}")
-        else:
-            topics = sorted({tp.topic for tp in committed} & existing)
-        if not topics:
-            raise CommandError(
-                f"group {group} has no committed offsets{f' on topics under {prefix!r}' if prefix else ''}; "
-                "a group without offsets starts from the earliest offset anyway (name topics with --topic)"
-            )
-        tps = [tp for topic in topics for tp in partitions_of(consumer, topic)]
         beginnings, _ = await log_bounds(consumer, tps)
         if not dry_run:
+            consumer.assign(tps)  # aiokafka commits only assigned partitions; assigning fetches nothing by itself
             try:
                 await consumer.commit({tp: beginnings[tp] for tp in tps})
-            except KafkaError as error:
+            except CommitFailedError as error:
                 # The broker refuses a commit from outside the group while it has members: someone started a
                 # replica between our check and the commit.
                 raise Refused(

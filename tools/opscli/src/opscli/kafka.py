@@ -50,6 +50,9 @@ async def reader(bootstrap: str, group_id: str | None = None) -> AsyncIterator[A
         isolation_level="read_uncommitted",
     )
     await consumer.start()
+    # Let the consumer's background task begin: aiokafka 0.14 raises CancelledError from stop() when a
+    # consumer without a group is stopped before that task ever ran (e.g. nothing to read).
+    await asyncio.sleep(0)
     try:
         yield consumer
     finally:
@@ -67,14 +70,36 @@ async def producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
         await client.stop()
 
 
-async def existing_topics(consumer: AIOKafkaConsumer) -> set[str]:
-    """Topics on the cluster; also loads their metadata so partitions_of() can answer."""
-    return set(await consumer.topics())
+Topology = dict[str, list[TopicPartition]]
+"""Every topic on the cluster and its partitions, in order."""
 
 
-def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    partitions = consumer.partitions_for_topic(topic) or set()
-    return [TopicPartition(topic, partition) for partition in sorted(partitions)]
+async def topology(bootstrap: str) -> Topology:
+    # The admin client's metadata, not the consumer's: a consumer only keeps metadata of topics it is using.
+    async with admin_client(bootstrap) as admin:
+        described = await admin.describe_topics()
+    return {
+        item["topic"]: sorted(TopicPartition(item["topic"], p["partition"]) for p in item["partitions"])
+        for item in described
+        if not item["error_code"]
+    }
+
+
+TOPIC_VISIBLE_TIMEOUT_S = 15.0
+
+
+async def wait_for_topics(bootstrap: str, names: Iterable[str]) -> Topology:
+    """The topology once every name is in the metadata: a topic just created may take a moment to appear."""
+    wanted = set(names)
+    deadline = time.monotonic() + TOPIC_VISIBLE_TIMEOUT_S
+    while True:
+        cluster = await topology(bootstrap)
+        missing = wanted - set(cluster)
+        if not missing:
+            return cluster
+        if time.monotonic() > deadline:
+            raise CommandError(f"topics still not in the cluster metadata: {', '.join(sorted(missing))}")
+        await asyncio.sleep(0.2)
 
 
 async def read_range(

@@ -15,7 +15,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], out: TextIO)
     for row in cells:
         for index, value in enumerate(row):
             widths[index] = max(widths[index], len(value))
-    numeric = [all(isinstance(row[index], int) for row in rows) and bool(rows) for index in range(len(headers))]
+    numeric = [
+        any(isinstance(row[index], int) for row in rows) and all(isinstance(row[index], int | None) for row in rows)
+        for index in range(len(headers))
+    ]
 
     def line(values: Sequence[str]) -> str:
         parts = [value.rjust(widths[i]) if numeric[i] else value.ljust(widths[i]) for i, value in enumerate(values)]

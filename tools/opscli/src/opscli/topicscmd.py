@@ -10,7 +10,7 @@ from aiokafka.errors import TopicAlreadyExistsError, for_code
 from reliability.topics import ensure_topics
 
 from contracts import topics as contract
-from opscli.kafka import CommandError, admin_client, existing_topics, partitions_of, reader
+from opscli.kafka import CommandError, admin_client, topology, wait_for_topics
 from opscli.output import table
 
 
@@ -40,6 +40,8 @@ async def create_command(bootstrap: str, prefix: str, partitions: int, replicati
                     error = for_code(item["error_code"])
                     raise CommandError(f"creating {item['topic']}: {error.__name__} {item.get('error_message') or ''}")
     await ensure_topics(bootstrap, list(wanted), partitions, replication_factor=replication_factor, attempts=3)
+    # Return only once the next command (dlq list, a service start) will see them.
+    await wait_for_topics(bootstrap, wanted)
     table(
         ["TOPIC", "KIND", "STATUS"],
         [[name, kind, "existed" if name in before else "created"] for name, kind in wanted.items()],
@@ -50,10 +52,9 @@ async def create_command(bootstrap: str, prefix: str, partitions: int, replicati
 
 async def list_command(bootstrap: str, prefix: str, show_all: bool, out: TextIO) -> int:
     wanted = contract_topic_names(prefix)
-    async with reader(bootstrap) as consumer:
-        existing = await existing_topics(consumer)
-        names = sorted(set(wanted) | {t for t in existing if show_all and t.startswith(prefix)})
-        counts = {name: len(partitions_of(consumer, name)) for name in names if name in existing}
+    existing = await topology(bootstrap)
+    names = sorted(set(wanted) | {t for t in existing if show_all and t.startswith(prefix)})
+    counts = {name: len(existing[name]) for name in names if name in existing}
     policies = await _cleanup_policies(bootstrap, [name for name in names if name in existing])
     rows = [
         [name, wanted.get(name, ""), counts.get(name), policies.get(name), "" if name in existing else "MISSING"]
