@@ -103,6 +103,7 @@ def on_enrolment_created(session: Session, event: CloudEvent[EnrolmentCreated], 
     texts = [student.id, student.given_name, student.family_name, student.email, snapshot.title]
     _require_storable(*texts, *(course.title for course in snapshot.courses))
     courses = [{"id": c.id, "title": c.title, "credits": format(c.credits.normalize(), "f")} for c in snapshot.courses]
+    storage.lock_enrolment(session, data.enrolment_id)
     existing = storage.get_enrolment(session, data.enrolment_id, for_update=True)
     if existing is not None:
         if _same_enrolment(existing, data, courses):
@@ -153,6 +154,7 @@ def on_enrolment_created(session: Session, event: CloudEvent[EnrolmentCreated], 
 def on_enrolment_cancelled(session: Session, event: CloudEvent[EnrolmentCancelled], *, issuer: Issuer) -> None:
     """A cancelled enrolment gets no credential; one already issued stays until someone revokes it."""
     data = event.data
+    storage.lock_enrolment(session, data.enrolment_id)
     row = storage.get_enrolment(session, data.enrolment_id, for_update=True)
     if row is None:
         if session.get(storage.PendingCancellationRow, data.enrolment_id) is None:
@@ -188,6 +190,7 @@ def on_course_completed(session: Session, event: CloudEvent[CourseCompleted], *,
     _require_storable(data.course_id, *(v for v in (data.assessment_type,) if v is not None))
     if data.grade is not None:
         _require_storable(data.grade.value, data.grade.scale)
+    storage.lock_enrolment(session, data.enrolment_id)
     enrolment = storage.get_enrolment(session, data.enrolment_id, for_update=True)
     if enrolment is not None and data.course_id not in enrolment.course_ids:
         raise RejectEvent(_foreign_course_reason(data.course_id, enrolment))
@@ -219,6 +222,7 @@ def on_microcredential_published(
 ) -> None:
     """Keep the latest catalogue entry per key; issue the credentials held for want of its metadata."""
     data = event.data
+    storage.lock_catalogue_entry(session, data.academic_year, data.microcredential_id, shared=False)
     current = storage.get_catalogue_entry(session, data.academic_year, data.microcredential_id)
     if current is not None and event.time < current.event_time:
         # Compaction keeps the latest record per key, but a replay or a second producer can deliver an older one.
@@ -259,6 +263,7 @@ class IssueOutcome(enum.Enum):
 
 def try_issue(session: Session, enrolment_id: str, issuer: Issuer) -> IssueOutcome:
     """Issue the enrolment's credential if it is due; otherwise say why not (and hold it if only metadata lacks)."""
+    storage.lock_enrolment(session, enrolment_id)
     enrolment = storage.get_enrolment(session, enrolment_id, for_update=True)
     if enrolment is None:
         return IssueOutcome.UNKNOWN_ENROLMENT
@@ -272,6 +277,10 @@ def try_issue(session: Session, enrolment_id: str, issuer: Issuer) -> IssueOutco
         # A late correction to "failed" can withdraw a completion that was only waiting for metadata.
         storage.release_held(session, enrolment_id)
         return IssueOutcome.INCOMPLETE
+    # Lock order is enrolment, then catalogue entry here but the reverse in on_microcredential_published (it
+    # issues the held enrolments): PostgreSQL breaks the rare deadlock by aborting one transaction, which the
+    # kit retries as a transient error.
+    storage.lock_catalogue_entry(session, enrolment.academic_year, enrolment.microcredential_id, shared=True)
     entry = storage.get_catalogue_entry(session, enrolment.academic_year, enrolment.microcredential_id)
     microcredential, missing = microcredential_of(enrolment, entry, issuer)
     if microcredential is None:

@@ -10,6 +10,7 @@ it is never logged: log lines name enrolments and credentials by id only.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     delete,
+    func,
     select,
 )
 from sqlalchemy.orm import registry
@@ -194,6 +196,37 @@ def schema_metadata() -> MetaData:
     for table in (*KIT_TABLES, *CERTIFICATION_TABLES):
         table.to_metadata(metadata)
     return metadata
+
+
+# --- locks --------------------------------------------------------------------------------------------------
+
+
+def _lock_key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"certification:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+def lock_enrolment(session: Session, enrolment_id: str) -> None:
+    """Serialise everything that decides about one enrolment until the transaction ends.
+
+    The events of one enrolment arrive on three topics, so two replicas can handle, say, its last pass and its
+    EnrolmentCreated at the same moment; each would miss the other's uncommitted row and neither would issue.
+    On PostgreSQL a transaction-scoped advisory lock makes the second wait for the first to commit (re-entrant
+    within a transaction). SQLite needs none: the kit begins every transaction with BEGIN IMMEDIATE.
+    """
+    _advisory_lock(session, f"enrolment:{enrolment_id}", shared=False)
+
+
+def lock_catalogue_entry(session: Session, academic_year: str, microcredential_id: str, *, shared: bool) -> None:
+    """Shared by issuers reading the entry, exclusive for the handler replacing it: a credential held for want of
+    metadata while the metadata is being stored is then seen by that handler, which issues it."""
+    _advisory_lock(session, f"catalogue:{academic_year}/{microcredential_id}", shared=shared)
+
+
+def _advisory_lock(session: Session, name: str, *, shared: bool) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    lock = func.pg_advisory_xact_lock_shared if shared else func.pg_advisory_xact_lock
+    session.execute(select(lock(_lock_key(name))))
 
 
 # --- queries ------------------------------------------------------------------------------------------------
