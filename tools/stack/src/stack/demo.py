@@ -13,6 +13,7 @@ import secrets
 import shutil
 import signal
 import sys
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import httpx
 from localkafka import LocalKafka
 
 from contracts import topics
-from stack import scenario
+from stack import oracle, scenario
 from stack.processes import Stack
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -44,6 +45,10 @@ def table(headers: list[str], rows: list[list[str]]) -> None:
     line("  " + "  ".join("-" * w for w in widths))
     for row in rows:
         line("  " + fmt(row))
+
+
+def _brussels(instant: str) -> str:
+    return datetime.fromisoformat(instant).astimezone(oracle.BRUSSELS).strftime("%Y-%m-%d %H:%M")
 
 
 def _is_number(text: str) -> bool:
@@ -121,7 +126,7 @@ def show(outcome: scenario.Outcome, results: dict[str, Any]) -> None:
                 refund["total"],
             ]
         )
-    table(["student", "cancelled at", "rule", "semester 1", "semester 2", "fixed fee", "refund €"], rows)
+    table(["student", "cancelled (Brussels time)", "rule", "semester 1", "semester 2", "fixed fee", "refund €"], rows)
 
     line("\nCredentials (CredentialIssued) — W3C VC 2.0 / Open Badges 3.0, signed eddsa-rdfc-2022")
     by_enrolment = {v: k for k, v in outcome.enrolment_ids.items()}

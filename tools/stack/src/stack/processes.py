@@ -7,6 +7,7 @@ its own SQLite file (or a given database URL) and its log in the work directory.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -133,8 +134,18 @@ class Stack:
         )
         if name == "certification":
             env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+            # A signing key and salt of this run only, made the way an operator makes them; never written to disk.
+            env["CREDENTIAL_SIGNING_KEY"] = self._signing_key()
+            env["IDENTITY_SALT"] = secrets.token_hex(16)
         env.update(self.extra_env.get(name, {}))
         return env
+
+    @staticmethod
+    def _signing_key() -> str:
+        made = subprocess.run(
+            [sys.executable, "-m", "certification", "generate-key"], capture_output=True, text=True, check=True
+        )
+        return made.stdout.strip().splitlines()[0]
 
     def __getitem__(self, name: str) -> ServiceProcess:
         return self.services[name]
