@@ -22,6 +22,9 @@ class ServiceSettings(BaseSettings):
         default_factory=list, description="Comma-separated bearer tokens allowed to call write/private endpoints."
     )
     http_host: str = "127.0.0.1"
+    consumer_group: str | None = Field(
+        default=None, description="Kafka consumer group; default: the service name. A new group replays from offset 0."
+    )
     instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12], description="Names this replica.")
     log_level: str = "INFO"
     log_format: str = Field(default="json", description="json (default) or text.")
