@@ -361,7 +361,7 @@ def create_app(
         and why. A credential of another issuer is answered as not verified, with the reason."""
         body = await request.body()
         if len(body) > MAX_VERIFY_BODY:
-            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"at most {MAX_VERIFY_BODY} bytes")
+            raise HTTPException(413, f"at most {MAX_VERIFY_BODY} bytes")
         try:
             document = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
