@@ -256,3 +256,37 @@ async def test_dlq_replay_refuses_an_unknown_original_topic(
     # Nothing was committed either: the message is still pending.
     group = f"opscli-replay-{prefix}enrolment.events.dlq"
     assert await cli_json(kafka_bootstrap, prefix, "lag", "--group", group) == []
+
+
+async def test_dlq_replay_only_valid_judges_like_the_consumer(kafka_bootstrap: str, producer: AIOKafkaProducer) -> None:
+    prefix = unique_prefix()
+    await create_topics(kafka_bootstrap, prefix)
+    enrolment = prefix + "enrolment.events"
+    events = example_events()
+    created = events["EnrolmentCreated"].to_kafka()
+    completed = events["CourseCompleted"].to_kafka()  # valid, but an assessment.events type
+    for key, value, reason in [
+        (created.key, created.value, "RejectEvent: fixed since"),
+        (completed.key, completed.value, "unknown event type 'CourseCompleted'"),
+        (None, created.value, "message has no key"),
+    ]:
+        await dead_letter(
+            producer,
+            enrolment,
+            key=key,
+            value=value,
+            headers=created.headers,
+            reason=reason,
+            consumer="billing",
+            partition=0,
+        )
+
+    code, output = await cli(kafka_bootstrap, prefix, "dlq", "replay", "--only-valid")
+    assert code == 0, output
+    assert "replayed 1, left 2 still invalid" in output
+    assert "unknown event type 'CourseCompleted'" in output
+    assert "message has no key" in output
+    replayed = (await read_all(kafka_bootstrap, enrolment))[3:]
+    assert [(r.key, r.value) for r in replayed] == [(created.key, created.value)]
+    # The ones left behind are not offered again: progress moved past them.
+    assert await cli_json(kafka_bootstrap, prefix, "dlq", "replay", "--dry-run") == []

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
-from contracts import InvalidEvent, decode_event
+from contracts import EVENT_TYPES, InvalidEvent, decode_event
 from contracts import topics as contract
 from opscli.kafka import CommandError, Topology, log_bounds, producer, read_range, reader, topology
 from opscli.output import decode_text, dump_json, kafka_timestamp, parse_json, table, truncate
@@ -143,9 +143,15 @@ def _original_partition(letter: DeadLetter, cluster: Topology) -> int | None:
     return partition
 
 
-def _contract_problem(letter: DeadLetter) -> str | None:
+def _contract_problem(letter: DeadLetter, prefix: str) -> str | None:
+    """What the kit's consumer would reject the message for before any handler runs, or None."""
+    if not letter.key:
+        return "message has no key; the Kafka key must be the event's subject"
+    logical = letter.original_topic.removeprefix(prefix)
+    # Like the consumer: a type that belongs to another topic is as wrong as an unknown one.
+    known = {name: model for name, model in EVENT_TYPES.items() if model.topic == logical} or None
     try:
-        decode_event(letter.value, key=letter.key)
+        decode_event(letter.value, key=letter.key, known_types=known)
     except InvalidEvent as error:
         return error.reason
     return None
@@ -276,7 +282,7 @@ async def replay_command(
     for dlq_topic in dlq_topics:
         report.extend(
             await _replay_topic(
-                bootstrap, dlq_topic, cluster, consumer_filter, offset_from, only_valid, dry_run, as_json, out
+                bootstrap, prefix, dlq_topic, cluster, consumer_filter, offset_from, only_valid, dry_run, as_json, out
             )
         )
     if as_json:
@@ -286,6 +292,7 @@ async def replay_command(
 
 async def _replay_topic(
     bootstrap: str,
+    prefix: str,
     dlq_topic: str,
     cluster: Topology,
     consumer_filter: str | None,
@@ -312,7 +319,7 @@ async def _replay_topic(
         invalid: list[DeadLetter] = []
         if only_valid:
             # A message that breaks the contract would only come straight back to the DLQ.
-            invalid = [letter for letter in selected if _contract_problem(letter) is not None]
+            invalid = [letter for letter in selected if _contract_problem(letter, prefix) is not None]
             selected = [letter for letter in selected if letter not in invalid]
         # Check every destination before sending anything, so a bad header can't leave a replay half done.
         unknown = sorted({letter.original_topic for letter in selected} - set(cluster))
@@ -354,7 +361,7 @@ async def _replay_topic(
             for letter in invalid:
                 print(
                     f"left {letter.topic}[{letter.partition}]@{letter.offset}: still invalid: "
-                    f"{truncate(_contract_problem(letter) or '', REASON_WIDTH * 2)}",
+                    f"{truncate(_contract_problem(letter, prefix) or '', REASON_WIDTH * 2)}",
                     file=out,
                 )
         advanced = {tp: ends[tp] for tp in tps if starts[tp] < ends[tp]}
