@@ -30,6 +30,7 @@ from reliability import metrics
 from reliability.database import transaction
 from reliability.dead_letter import dead_letter_headers
 from reliability.tables import ProcessedEvent
+from reliability.tracing import consuming
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,7 @@ class IdempotentConsumer:
                     outcome.skipped += 1
                     continue
                 try:
-                    with session.begin_nested():
+                    with consuming(event.type, event.id, event.subject, record.headers), session.begin_nested():
                         self._handlers[event.type](session, event)
                 except RejectEvent as rejected:
                     outcome.dead_letters.append((record, rejected.reason))

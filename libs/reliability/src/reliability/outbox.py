@@ -23,6 +23,7 @@ from reliability import metrics
 from reliability.database import transaction
 from reliability.lease import release_lease, try_acquire_lease
 from reliability.tables import OutboxMessage
+from reliability.tracing import trace_headers
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +34,15 @@ def add_to_outbox(session: Session, event: CloudEvent[EventPayload]) -> None:
 
 
 def add_record_to_outbox(session: Session, record: KafkaRecord, event_id: str) -> None:
+    # The trace context of the change travels with its event, so the consumer's work joins the same trace.
+    headers = [*record.headers, *trace_headers()]
     session.add(
         OutboxMessage(
             event_id=event_id,
             topic=record.topic,
             key=record.key,
             value=record.value,
-            headers=[[name, value.decode("latin-1")] for name, value in record.headers],
+            headers=[[name, value.decode("latin-1")] for name, value in headers],
             created_at=datetime.now(UTC),
         )
     )

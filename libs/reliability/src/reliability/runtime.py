@@ -25,6 +25,7 @@ from reliability.outbox import OutboxRelay, RelaySettings
 from reliability.producer import create_producer
 from reliability.settings import ServiceSettings
 from reliability.topics import ensure_topics
+from reliability.tracing import configure_tracing, trace_requests
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         settings = self.settings
+        configure_tracing(self.service, settings.otel_exporter_otlp_endpoint)
         await ensure_topics(settings.kafka_bootstrap_servers, self.all_topics(), settings.topic_partitions)
         self.producer = create_producer(settings.kafka_bootstrap_servers, f"{self.service}-{settings.instance_id}")
         await self.producer.start()
@@ -128,6 +130,7 @@ class ServiceRuntime:
 
     async def serve(self, app: FastAPI, port: int) -> None:
         """Serve HTTP with relay and consumer until SIGTERM/SIGINT, then stop in order: HTTP, consumer, relay."""
+        trace_requests(app)
         async with self.background():
             config = uvicorn.Config(app, host=self.settings.http_host, port=port, log_config=None)
             server = uvicorn.Server(config)
