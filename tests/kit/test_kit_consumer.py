@@ -182,3 +182,12 @@ async def test_a_handler_that_keeps_failing_dead_letters_only_its_own_event(
     assert len(dead) == 1
     reason = dict(dead[0].headers)["dlq-reason"].decode()
     assert "handler failed 3 times" in reason and "KeyError" in reason
+
+
+def test_the_catalogue_topic_is_compacted_under_any_prefix():
+    from reliability.topics import topic_config
+
+    assert topic_config("catalogue.microcredentials") == {"cleanup.policy": "compact"}
+    assert topic_config("t1.catalogue.microcredentials", "t1.") == {"cleanup.policy": "compact"}
+    assert topic_config("t1.catalogue.microcredentials.dlq", "t1.") == {}
+    assert topic_config("t1.enrolment.events", "t1.") == {}

@@ -51,7 +51,12 @@ class ServiceRuntime:
     async def start(self) -> None:
         settings = self.settings
         configure_tracing(self.service, settings.otel_exporter_otlp_endpoint)
-        await ensure_topics(settings.kafka_bootstrap_servers, self.all_topics(), settings.topic_partitions)
+        await ensure_topics(
+            settings.kafka_bootstrap_servers,
+            self.all_topics(),
+            settings.topic_partitions,
+            topic_prefix=settings.topic_prefix,
+        )
         self.producer = create_producer(settings.kafka_bootstrap_servers, f"{self.service}-{settings.instance_id}")
         await self.producer.start()
         self.relay = OutboxRelay(

@@ -15,8 +15,8 @@ log = logging.getLogger(__name__)
 DEFAULT_PARTITIONS = 3
 
 
-def topic_config(topic: str) -> dict[str, str]:
-    if topic in contract_topics.COMPACTED:
+def topic_config(topic: str, topic_prefix: str = "") -> dict[str, str]:
+    if topic.removeprefix(topic_prefix) in contract_topics.COMPACTED:
         return {"cleanup.policy": "compact"}
     return {}
 
@@ -27,6 +27,7 @@ async def ensure_topics(
     partitions: int = DEFAULT_PARTITIONS,
     replication_factor: int = 1,
     attempts: int = 30,
+    topic_prefix: str = "",
 ) -> None:
     """Create the topics that do not exist yet; waits (bounded) for a broker that is still starting."""
     for attempt in range(1, attempts + 1):
@@ -37,7 +38,7 @@ async def ensure_topics(
             missing = [topic for topic in dict.fromkeys(topics) if topic not in existing]
             if missing:
                 new_topics = [
-                    NewTopic(t, partitions, replication_factor, topic_configs=topic_config(t)) for t in missing
+                    NewTopic(t, partitions, replication_factor, topic_configs=topic_config(t, topic_prefix)) for t in missing
                 ]
                 response = await admin.create_topics(new_topics)
                 _raise_topic_errors(response.to_object())
