@@ -48,6 +48,7 @@
       reason = 'The credential could not be verified.';
     }
     text('verdict-reason', reason);
+    document.getElementById('verdict-unconfirmed').hidden = Boolean(result.verified);
     text('verdict-learner', result.learner);
     text('verdict-title-of-credential', result.title);
     text('verdict-issuer', result.issuer);
