@@ -1,0 +1,121 @@
+"""Configuration, start-up wiring, the command line, and the migration against the models."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from certification.bootstrap import build, create_issuer
+from certification.config import CertificationSettings, SigningKeyMissing
+from certification.credentials import IssuerKey, generate_secret_key, load_private_key, public_key_multibase
+from certification.storage import schema_metadata
+from pydantic import ValidationError
+
+from tests.certification.certification_support import BASE_URL, ISSUER_ID
+
+
+@pytest.fixture(autouse=True)
+def _no_service_environment(monkeypatch):
+    # The settings read the process environment; a developer's exported variables must not leak in.
+    for name in ("CREDENTIAL_SIGNING_KEY", "DEV_MODE", "RETIRED_PUBLIC_KEYS", "PUBLIC_BASE_URL", "IDENTITY_SALT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_a_signing_key_is_required_outside_development():
+    with pytest.raises(SigningKeyMissing, match="CREDENTIAL_SIGNING_KEY is not set"):
+        create_issuer(CertificationSettings())
+
+
+def test_dev_mode_makes_an_ephemeral_key_and_warns(caplog):
+    settings = CertificationSettings(dev_mode=True)
+    with caplog.at_level(logging.WARNING, logger="certification.config"):
+        first, second = create_issuer(settings), create_issuer(settings)
+    assert first.key.public_key_multibase != second.key.public_key_multibase
+    assert "ephemeral development key" in caplog.text
+
+
+def test_settings_from_the_environment(monkeypatch, retired_key):
+    secret = generate_secret_key()
+    monkeypatch.setenv("CREDENTIAL_SIGNING_KEY", secret)
+    monkeypatch.setenv("SIGNING_KEY_ID", "key-2026")
+    monkeypatch.setenv("PUBLIC_BASE_URL", BASE_URL + "/")
+    monkeypatch.setenv("RETIRED_PUBLIC_KEYS", f"key-2025={retired_key.public_key_multibase}")
+    monkeypatch.setenv("IDENTITY_SALT", "a secret salt")
+
+    settings = CertificationSettings()
+    issuer = create_issuer(settings)
+
+    assert settings.public_base_url == BASE_URL
+    assert settings.issuer_id == ISSUER_ID
+    assert "a secret salt" not in repr(settings) and secret not in repr(settings)
+    assert issuer.key.verification_method == f"{ISSUER_ID}#key-2026"
+    assert issuer.key.public_key_multibase == public_key_multibase(load_private_key(secret).public_key())
+    controller = issuer.controller_document()
+    assert [m["id"] for m in controller["verificationMethod"]] == [f"{ISSUER_ID}#key-2026", f"{ISSUER_ID}#key-2025"]
+    # The salt is derived: the same enrolment always gets the same salt, another enrolment another one.
+    assert issuer.salt_for("enr-1") == issuer.salt_for("enr-1") != issuer.salt_for("enr-2")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("public_base_url", "credentials.example.edu"),
+        ("public_base_url", "https://credentials.example.edu/?x=1"),
+        ("retired_public_keys", "z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"),
+        ("retired_public_keys", "key-1=not-a-key"),
+        ("signing_key_id", "key#1"),
+    ],
+)
+def test_invalid_settings_are_refused_at_start(name, value):
+    with pytest.raises(ValidationError):
+        CertificationSettings(**{name: value})
+
+
+def test_a_retired_key_cannot_reuse_the_signing_key_id():
+    old = IssuerKey.from_secret(ISSUER_ID, "key-1", generate_secret_key())
+    settings = CertificationSettings(
+        credential_signing_key=generate_secret_key(), retired_public_keys=[f"key-1={old.public_key_multibase}"]
+    )
+    with pytest.raises(ValueError, match="key ids must be unique"):
+        create_issuer(settings)
+
+
+def test_build_migrates_and_wires_the_service(tmp_path):
+    settings = CertificationSettings(
+        database_url=f"sqlite:///{tmp_path}/var/certification.db",
+        credential_signing_key=generate_secret_key(),
+        public_base_url=BASE_URL,
+    )
+    app, runtime = build(settings)
+
+    assert (tmp_path / "var" / "certification.db").is_file()
+    assert set(runtime.consumes) == {"enrolment.events", "assessment.events", "catalogue.microcredentials"}
+    assert set(runtime.handlers) == {
+        "EnrolmentCreated",
+        "EnrolmentCancelled",
+        "CourseCompleted",
+        "MicroCredentialPublished",
+    }
+    assert "assessment.events.dlq" in runtime.all_topics()
+    assert {"/issuer", "/verify", "/health"} <= set(app.openapi()["paths"])
+
+
+def test_migrations_produce_exactly_the_models_schema(engine):
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, schema_metadata())
+    assert differences == []
+
+
+def test_generate_key_prints_a_usable_secret():
+    done = subprocess.run(
+        [sys.executable, "-m", "certification", "generate-key"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    secret = done.stdout.strip()
+    public = public_key_multibase(load_private_key(secret).public_key())
+    assert secret.startswith("z") and public in done.stderr
