@@ -390,7 +390,7 @@ def timezone_plus_two():
 
 def test_money_in_responses_is_never_a_float():
     # Guard for the response models: Decimal fields must serialise as strings, as in the contract.
-    from enrolment.http import EnrolledMicroCredentialOut
+    from enrolment.http import EnrolledMicrocredentialOut
 
-    out = EnrolledMicroCredentialOut(id="x", title="t", academic_year=YEAR, courses=[], total_credits=Decimal("4.5"))
+    out = EnrolledMicrocredentialOut(id="x", title="t", academic_year=YEAR, courses=[], total_credits=Decimal("4.5"))
     assert out.model_dump(mode="json")["total_credits"] == "4.5"

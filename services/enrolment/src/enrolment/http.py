@@ -9,15 +9,16 @@ in the body, not in the URL). Every error is JSON: {"error": {"status", "message
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from contracts.types import AcademicYear, Credits, Instant
-from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Response, Security, status
+from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request, Response, Security, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
 from reliability.database import transaction
@@ -138,7 +139,7 @@ class StudentOut(BaseModel):
     email: str
 
 
-class EnrolledMicroCredentialOut(BaseModel):
+class EnrolledMicrocredentialOut(BaseModel):
     id: str
     title: str
     academic_year: str
@@ -150,7 +151,7 @@ class EnrolmentOut(BaseModel):
     id: str
     status: Literal["active", "cancelled"]
     student: StudentOut
-    microcredential: EnrolledMicroCredentialOut = Field(
+    microcredential: EnrolledMicrocredentialOut = Field(
         description="The micro-credential as it was in the catalogue when the student enrolled."
     )
     tuition: TuitionTerms
@@ -160,7 +161,7 @@ class EnrolmentOut(BaseModel):
     origin: str = Field(description="CloudEvents source of the system that created the enrolment.")
 
 
-class MicroCredentialOut(BaseModel):
+class MicrocredentialOut(BaseModel):
     id: str
     academic_year: str
     title: str
@@ -202,6 +203,7 @@ class ErrorOut(BaseModel):
 
 
 _ERROR_TEXT = {
+    400: "The body is not parseable JSON.",
     401: "No bearer token.",
     403: "The token is not allowed.",
     404: "Not found.",
@@ -213,6 +215,16 @@ _ERROR_TEXT = {
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorOut, "description": _ERROR_TEXT[code]} for code in codes}
 
+
+# OpenAPI links: what a client (or a stateful fuzzer) can do next with the enrolment it just created.
+_ENROLMENT_LINKS = {
+    "GetEnrolment": {"operationId": "getEnrolment", "parameters": {"enrolment_id": "$response.body#/id"}},
+    "CancelEnrolment": {"operationId": "cancelEnrolment", "parameters": {"enrolment_id": "$response.body#/id"}},
+    "ListEnrolmentsOfStudent": {
+        "operationId": "listEnrolments",
+        "parameters": {"student_id": "$response.body#/student/id"},
+    },
+}
 
 # --- the app -----------------------------------------------------------------------------------------------
 
@@ -238,25 +250,30 @@ def create_app(
 
     # --- catalogue (public) ---
 
-    @app.get("/microcredentials", tags=["catalogue"], responses=_errors(404, 422))
+    @app.get("/microcredentials", operation_id="listMicroCredentials", tags=["catalogue"], responses=_errors(404, 422))
     def list_microcredentials(
         academic_year: Annotated[
             AcademicYear | None, Query(description="Only this academic year; default: every year.")
         ] = None,
-    ) -> list[MicroCredentialOut]:
+    ) -> list[MicrocredentialOut]:
         years = catalogue.years() if academic_year is None else (academic_year,)
         try:
             return [_microcredential_out(entry) for year in years for entry in catalogue.entries(year)]
         except AcademicYearNotInCatalogue as error:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from error
 
-    @app.get("/microcredentials/{microcredential_id}", tags=["catalogue"], responses=_errors(404, 422))
+    @app.get(
+        "/microcredentials/{microcredential_id}",
+        operation_id="getMicroCredential",
+        tags=["catalogue"],
+        responses=_errors(404, 422),
+    )
     def get_microcredential(
         microcredential_id: Annotated[str, Path(min_length=1, max_length=128)],
         academic_year: Annotated[
             AcademicYear | None, Query(description="Default: the newest academic year that offers it.")
         ] = None,
-    ) -> MicroCredentialOut:
+    ) -> MicrocredentialOut:
         try:
             if academic_year is not None:
                 return _microcredential_out(catalogue.get(academic_year, microcredential_id))
@@ -276,12 +293,16 @@ def create_app(
 
     @app.post(
         "/enrolments",
+        operation_id="enrol",
         tags=["enrolments"],
         status_code=status.HTTP_201_CREATED,
         dependencies=protected,
         responses={
-            201: {"headers": {"Location": {"description": "URL of the enrolment", "schema": {"type": "string"}}}},
-            **_errors(401, 403, 409, 422),
+            201: {
+                "headers": {"Location": {"description": "URL of the enrolment", "schema": {"type": "string"}}},
+                "links": _ENROLMENT_LINKS,
+            },
+            **_errors(400, 401, 403, 409, 422),
         },
     )
     async def create_enrolment(request: EnrolmentRequest, response: Response) -> EnrolmentOut:
@@ -302,7 +323,13 @@ def create_app(
         response.headers["Location"] = f"/enrolments/{stored.enrolment.id}"
         return _enrolment_out(stored)
 
-    @app.get("/enrolments", tags=["enrolments"], dependencies=protected, responses=_errors(401, 403, 422))
+    @app.get(
+        "/enrolments",
+        operation_id="listEnrolments",
+        tags=["enrolments"],
+        dependencies=protected,
+        responses=_errors(401, 403, 422),
+    )
     def list_enrolments(
         student_id: Annotated[StudentId, Query(description="The student whose enrolments to list.")],  # type: ignore[valid-type]
     ) -> list[EnrolmentOut]:
@@ -311,7 +338,11 @@ def create_app(
             return [_enrolment_out(stored) for stored in service.enrolments_of_student(session, student_id)]
 
     @app.get(
-        "/enrolments/{enrolment_id}", tags=["enrolments"], dependencies=protected, responses=_errors(401, 403, 404, 422)
+        "/enrolments/{enrolment_id}",
+        operation_id="getEnrolment",
+        tags=["enrolments"],
+        dependencies=protected,
+        responses=_errors(401, 403, 404, 422),
     )
     def get_enrolment(enrolment_id: EnrolmentIdPath) -> EnrolmentOut:
         try:
@@ -322,10 +353,11 @@ def create_app(
 
     @app.post(
         "/enrolments/{enrolment_id}/cancellation",
+        operation_id="cancelEnrolment",
         tags=["enrolments"],
         status_code=status.HTTP_202_ACCEPTED,
         dependencies=protected,
-        responses=_errors(401, 403, 404, 422),
+        responses=_errors(400, 401, 403, 404, 422),
     )
     async def cancel_enrolment(
         enrolment_id: EnrolmentIdPath, request: Annotated[CancellationRequest | None, Body()] = None
@@ -350,9 +382,29 @@ def create_app(
             notify_relay()
         return _enrolment_out(outcome.enrolment)
 
+    _list_every_allowed_method(app)
     checks = runtime.health_checks() if runtime is not None else {"database": database_check(engine)}
     app.include_router(operations_router(checks))
     return app
+
+
+def _list_every_allowed_method(app: FastAPI) -> None:
+    """A 405's Allow header must list every method of the path (RFC 9110); Starlette lists only those of the
+    first route that matched the path, so `OPTIONS /enrolments` would claim only POST is allowed."""
+
+    @app.middleware("http")
+    async def allow_header(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        if response.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+            methods = {
+                method
+                for route in app.routes
+                if isinstance(route, APIRoute) and route.path_regex.match(request.url.path)
+                for method in route.methods or ()
+            }
+            if methods:
+                response.headers["Allow"] = ", ".join(sorted(methods))
+        return response
 
 
 # --- use cases in one transaction each (run in a worker thread) --------------------------------------------
@@ -407,9 +459,9 @@ def _tuition(source: Any) -> TuitionTerms:
     return TuitionTerms(currency=tuition.currency, fixed_fee=tuition.fixed_fee, per_credit=tuition.per_credit)
 
 
-def _microcredential_out(entry: MicroCredential) -> MicroCredentialOut:
+def _microcredential_out(entry: MicroCredential) -> MicrocredentialOut:
     body = entry.awarding_body
-    return MicroCredentialOut(
+    return MicrocredentialOut(
         id=entry.id,
         academic_year=entry.academic_year,
         title=entry.title,
@@ -444,7 +496,7 @@ def _enrolment_out(stored: StoredEnrolment) -> EnrolmentOut:
         student=StudentOut(
             id=student.id, given_name=student.given_name, family_name=student.family_name, email=student.email
         ),
-        microcredential=EnrolledMicroCredentialOut(
+        microcredential=EnrolledMicrocredentialOut(
             id=snapshot.id,
             title=snapshot.title,
             academic_year=snapshot.academic_year,
@@ -461,4 +513,4 @@ def _enrolment_out(stored: StoredEnrolment) -> EnrolmentOut:
     )
 
 
-__all__ = ["CancellationRequest", "EnrolmentOut", "EnrolmentRequest", "MicroCredentialOut", "create_app"]
+__all__ = ["CancellationRequest", "EnrolmentOut", "EnrolmentRequest", "MicrocredentialOut", "create_app"]
