@@ -4,4 +4,4 @@ Keep fixtures out of this file; put them in a module next to the tests that use 
 shared module listed here.
 """
 
-pytest_plugins = ["tests.kafka_fixtures"]
+pytest_plugins = ["tests.kafka_fixtures", "tests.db_fixtures"]

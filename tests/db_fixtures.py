@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -28,22 +28,35 @@ def _postgres_admin_url() -> str:
 
 
 @pytest.fixture
-def fresh_postgres_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+def new_postgres_database() -> Iterator[Callable[[], str]]:
+    """Makes new, empty PostgreSQL databases for one test (as many as asked for), dropped afterwards."""
     admin_url = _postgres_admin_url()
-    name = f"test_{uuid.uuid4().hex[:16]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL at POSTGRES_URL is not usable: {error}")
-    yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    names: list[str] = []
+
+    def create() -> str:
+        name = f"test_{uuid.uuid4().hex[:16]}"
+        try:
+            with admin.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+        except Exception as error:
+            if os.environ.get("CI"):
+                raise
+            pytest.skip(f"PostgreSQL at POSTGRES_URL is not usable: {error}")
+        names.append(name)
+        return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+    yield create
     with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        for name in names:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def fresh_postgres_url(new_postgres_database: Callable[[], str]) -> str:
+    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+    return new_postgres_database()
 
 
 @pytest.fixture(params=DATABASE_KINDS)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 from contracts.topics import dead_letter_topic
 from sqlalchemy import select
@@ -138,6 +138,8 @@ class IdempotentConsumer:
                 for partition, records in batches.items():
                     if self._stopping.is_set():
                         break
+                    if partition not in consumer.assignment():
+                        continue  # revoked by a rebalance since the fetch: its new owner will read these
                     await self._process_partition_batch(consumer, partition, records)
                 self._report_lag(consumer, batches)
         finally:
@@ -154,7 +156,7 @@ class IdempotentConsumer:
             await self._dead_letter(record, reason)
         try:
             await consumer.commit({partition: records[-1].offset + 1})
-        except CommitFailedError:
+        except (CommitFailedError, IllegalStateError):
             # The partition moved to another replica mid-batch; it will redeliver these and find them applied.
             log.warning("offset commit refused after a rebalance", extra={"partition": str(partition)})
         name = self.settings.name
