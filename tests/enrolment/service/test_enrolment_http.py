@@ -394,3 +394,10 @@ def test_money_in_responses_is_never_a_float():
 
     out = EnrolledMicrocredentialOut(id="x", title="t", academic_year=YEAR, courses=[], total_credits=Decimal("4.5"))
     assert out.model_dump(mode="json")["total_credits"] == "4.5"
+
+
+async def test_a_method_the_path_does_not_support_is_405_listing_every_allowed_one(client):
+    response = await client.request("DELETE", "/enrolments")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+    assert response.json()["error"]["status"] == 405
