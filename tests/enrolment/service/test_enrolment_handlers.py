@@ -166,3 +166,23 @@ def test_other_systems_may_hold_two_active_enrolments_the_api_may_not(engine):
     second = api_copy.__class__(**{**api_copy.__dict__, "id": "enr-api-2"})
     with pytest.raises(IntegrityError), transaction(engine) as session:
         storage.add_enrolment(session, second, first.student, "api", recorded_at=ENROLLED_AT)
+
+
+def test_one_batch_in_one_transaction_applies_like_separate_ones(engine):
+    # The kit applies a partition's batch in one transaction: rows added earlier in the batch must be seen.
+    events = [
+        foreign_created("sisa-20", ENROLLED_AT),
+        foreign_cancelled("sisa-20", CANCELLED_AT, reason="in batch"),
+        foreign_cancelled("sisa-21", CANCELLED_AT, reason="early"),
+        foreign_cancelled("sisa-21", CANCELLED_AT + timedelta(days=1), reason="later"),
+        foreign_created("sisa-21", ENROLLED_AT),
+        foreign_created("sisa-20", ENROLLED_AT),
+    ]
+    with transaction(engine) as session:
+        for event in events:
+            with session.begin_nested():
+                service.HANDLERS[event.type](session, event)
+    first, second = stored(engine, "sisa-20").enrolment, stored(engine, "sisa-21").enrolment
+    assert (first.status.value, first.reason) == ("cancelled", "in batch")
+    assert (second.status.value, second.reason) == ("cancelled", "early")
+    assert pending_ids(engine) == [] and enrolment_count(engine) == 2
