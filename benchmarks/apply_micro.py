@@ -1,0 +1,156 @@
+"""The consumer's database step alone: `IdempotentConsumer._apply_batch` on ready records, no Kafka.
+
+    uv run python -m benchmarks.apply_micro [--events 6000] [--batch 500] [--database sqlite|postgres]
+        [--experiment NAME[+NAME],...] [--repeats 3]
+
+Isolates what billing does per event (decode, handler, savepoint, processed-event row, commit) from Kafka, and
+reports CPU time per event, which a busy shared machine disturbs far less than wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiokafka.structs import ConsumerRecord
+from billing.bootstrap import build
+from billing.config import BillingSettings
+from reliability.consumer import ConsumerSettings, IdempotentConsumer
+
+from benchmarks import experiments as exp
+from benchmarks import workload
+from benchmarks.billing_pipeline import Databases
+from contracts import topics
+
+
+def records(run: str, events: int, topic: str) -> list[ConsumerRecord]:
+    out: list[ConsumerRecord] = []
+    for offset, (key, created, cancelled) in enumerate(workload.pairs(run, events // 2)):
+        for index, value in enumerate((created, cancelled)):
+            out.append(
+                ConsumerRecord(
+                    topic=topic, partition=0, offset=2 * offset + index, timestamp=0, timestamp_type=0,
+                    key=key, value=value, checksum=None, serialized_key_size=len(key),
+                    serialized_value_size=len(value), headers=tuple(workload.HEADERS),
+                )
+            )  # fmt: skip
+    return out
+
+
+# Columns that hold the time of processing, not a result: they differ between any two runs.
+_VOLATILE = {"recorded_at", "created_at", "processed_at", "received_at", "published_at", "resolved_at", "id"}
+
+
+def snapshot(database_url: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every billing and kit table, without processing times and row ids, sorted: what a run left behind."""
+    from billing.storage import service_metadata
+    from sqlalchemy import create_engine, select
+
+    engine = create_engine(database_url)
+    out: dict[str, list[tuple[object, ...]]] = {}
+    with engine.connect() as connection:
+        for table in service_metadata().sorted_tables:
+            if table.name == "lease":
+                continue
+            columns = [c for c in table.columns if c.name not in _VOLATILE]
+            rows = connection.execute(select(*columns)).all()
+            out[table.name] = sorted((tuple(str(v) for v in row) for row in rows), key=repr)
+        if "outbox_message" in out:  # the outbox order is part of the contract: compare it as written
+            table = service_metadata().tables["outbox_message"]
+            out["outbox order"] = [
+                tuple(row) for row in connection.execute(select(table.c.value).order_by(table.c.id)).all()
+            ]
+    engine.dispose()
+    return out
+
+
+def measure(
+    database_url: str, variant: Sequence[str], events: int, batch: int, run: str | None = None
+) -> tuple[float, float]:
+    """(CPU seconds per event, wall seconds per event) of applying `events` in batches of `batch`."""
+    prefix = f"micro-{run or uuid.uuid4().hex[:8]}-"
+    with exp.applied(variant):
+        _app, runtime = build(BillingSettings(database_url=database_url, topic_prefix=prefix, api_tokens=["x"]))
+        consumer = IdempotentConsumer(
+            ConsumerSettings(
+                name="billing", bootstrap_servers="unused:9092", group_id="billing",
+                topics=[topics.ENROLMENT_EVENTS], topic_prefix=prefix,
+            ),
+            runtime.engine,
+            runtime.handlers,
+            producer=None,  # type: ignore[arg-type]  # no dead letters in this workload
+        )  # fmt: skip
+        items = records(run or uuid.uuid4().hex[:8], events, prefix + topics.ENROLMENT_EVENTS)
+        cpu, wall = time.process_time(), time.perf_counter()
+        for start in range(0, len(items), batch):
+            outcome = consumer._apply_batch(items[start : start + batch])
+            assert not outcome.dead_letters, outcome.dead_letters[:1]
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        runtime.engine.dispose()
+    return cpu / events, wall / events
+
+
+def verify(databases: Databases, variants: Sequence[tuple[str, ...]], events: int, batch: int) -> None:
+    run = uuid.uuid4().hex[:8]  # the same input for every variant: same enrolment and event ids
+    reference = None
+    for variant in variants:
+        url = databases.new("verify")
+        measure(url, variant, events, batch, run=run)
+        state = snapshot(url)
+        if reference is None:
+            reference = state
+            continue
+        name = "+".join(variant) or "kit"
+        differing = [table for table in reference if reference[table] != state.get(table)]
+        print(
+            f"verify {name}: " + (f"DIFFERS in {differing}" if differing else "same rows and outbox bytes as the kit")
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.apply_micro", description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=6000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--experiment", default="", help=f"variants besides the kit: {', '.join(exp.EXPERIMENTS)}")
+    parser.add_argument(
+        "--verify", action="store_true", help="check each variant leaves exactly the kit's rows and outbox bytes"
+    )
+    args = parser.parse_args(argv)
+    variants: list[tuple[str, ...]] = [(), *(tuple(v.split("+")) for v in args.experiment.split(",") if v)]
+    for variant in variants:
+        exp.check(variant)
+    with tempfile.TemporaryDirectory(prefix="bench-micro-") as workdir:
+        databases = Databases(args.database, Path(workdir))
+        try:
+            if args.verify:
+                verify(databases, variants, args.events, args.batch)
+            results: dict[str, list[tuple[float, float]]] = {}
+            for _ in range(args.repeats):  # interleaved, so background load hits every variant alike
+                for variant in variants:
+                    name = "+".join(variant) or "kit"
+                    results.setdefault(name, []).append(
+                        measure(databases.new("micro"), variant, args.events, args.batch)
+                    )
+        finally:
+            databases.drop_all()
+    base = statistics.median(cpu for cpu, _ in results["kit"])
+    print(f"{args.events} events, batches of {args.batch}, {args.database}, {args.repeats} repeats (median [min-max])")
+    for name, values in results.items():
+        cpus = [cpu * 1e6 for cpu, _ in values]
+        walls = [wall * 1e6 for _, wall in values]
+        print(
+            f"{name:<40} CPU {statistics.median(cpus):7.0f} µs/event [{min(cpus):.0f}-{max(cpus):.0f}]  "
+            f"wall {statistics.median(walls):7.0f} µs/event  => {1e6 / statistics.median(cpus):6.0f} events/CPU-s  "
+            f"x{base * 1e6 / statistics.median(cpus):.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
