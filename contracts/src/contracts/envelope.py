@@ -23,7 +23,9 @@ DATA_CONTENT_TYPE = "application/json"
 # non-ASCII text, which are the mistakes a hand-written `source` makes.
 URI_REFERENCE_PATTERN = r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$"
 
-PayloadT = TypeVar("PayloadT", bound=EventPayload)
+PayloadT = TypeVar("PayloadT", bound=EventPayload, covariant=True)
+"""Covariant, so a CloudEvent[EnrolmentCreated] is accepted wherever a CloudEvent[EventPayload] is."""
+NewPayloadT = TypeVar("NewPayloadT", bound=EventPayload)
 
 
 class InvalidEvent(ValueError):
@@ -106,8 +108,8 @@ class CloudEvent(Generic[PayloadT]):
 
 
 def new_event(
-    data: PayloadT, *, source: str, event_id: str | None = None, time: datetime | None = None
-) -> CloudEvent[PayloadT]:
+    data: NewPayloadT, *, source: str, event_id: str | None = None, time: datetime | None = None
+) -> CloudEvent[NewPayloadT]:
     """Wrap a payload in an envelope; the id defaults to a fresh UUID, the time to now (UTC).
 
     Raises InvalidEvent when the envelope would break the contract (a `source` with spaces, a naive `time`, an id

@@ -14,7 +14,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
-from billing.bootstrap import SERVICE, build
+from billing.bootstrap import build
 from billing.config import BillingSettings
 from fastapi import FastAPI
 from reliability.outbox import count_unpublished
@@ -149,7 +149,7 @@ def by_type(events: list[CloudEvent[EventPayload]], event_type: str) -> dict[str
     return found
 
 
-async def forget_consumer_group(bootstrap: str, group: str = SERVICE) -> None:
+async def forget_consumer_group(bootstrap: str, group: str) -> None:
     """A fresh start for `group`: its committed offsets are deleted, so it reads again from offset 0.
 
     aiokafka's admin client cannot delete groups; confluent-kafka's can. The group must have no members left.

@@ -12,6 +12,7 @@ from collections import Counter
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from billing.bootstrap import SERVICE
 
 from contracts import topics
 from tests.billing.billing_support import brussels, enrolment_cancelled, enrolment_created
@@ -81,7 +82,7 @@ async def test_replaying_the_topic_into_an_empty_database_reproduces_every_state
     assert first_statements["enr-overtaken"]["reimbursement"]["rule"] == "second-semester-refund"
 
     # A fresh start: new, empty database and no committed offsets, so the group reads from offset 0.
-    await forget_consumer_group(kafka_bootstrap)
+    await forget_consumer_group(kafka_bootstrap, prefix + SERVICE)
     async with running_billing(kafka_bootstrap, prefix, f"sqlite:///{tmp_path}/second.db") as billing:
         await billing.wait_for_processed(*(event.id for event in [*inputs, overtaking, overtaken]))
         second_statements = await collect(billing)

@@ -74,7 +74,11 @@ def operations_router(checks: dict[str, HealthCheck]) -> APIRouter:
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 
-    @router.get("/metrics")
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}, "description": "Prometheus text format"}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

@@ -71,7 +71,7 @@ class ServiceRuntime:
                 ConsumerSettings(
                     name=self.service,
                     bootstrap_servers=settings.kafka_bootstrap_servers,
-                    group_id=settings.consumer_group or self.service,
+                    group_id=settings.consumer_group or settings.topic_prefix + self.service,
                     topics=list(self.consumes),
                     topic_prefix=settings.topic_prefix,
                 ),

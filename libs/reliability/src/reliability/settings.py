@@ -23,7 +23,8 @@ class ServiceSettings(BaseSettings):
     )
     http_host: str = "127.0.0.1"
     consumer_group: str | None = Field(
-        default=None, description="Kafka consumer group; default: the service name. A new group replays from offset 0."
+        default=None,
+        description="Kafka consumer group; default: TOPIC_PREFIX + the service name. A new group replays from offset 0.",
     )
     instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12], description="Names this replica.")
     log_level: str = "INFO"

@@ -38,7 +38,8 @@ async def ensure_topics(
             missing = [topic for topic in dict.fromkeys(topics) if topic not in existing]
             if missing:
                 new_topics = [
-                    NewTopic(t, partitions, replication_factor, topic_configs=topic_config(t, topic_prefix)) for t in missing
+                    NewTopic(t, partitions, replication_factor, topic_configs=topic_config(t, topic_prefix))
+                    for t in missing
                 ]
                 response = await admin.create_topics(new_topics)
                 _raise_topic_errors(response.to_object())
