@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Security, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -35,6 +36,14 @@ def require_token(tokens: Sequence[str]) -> Callable[..., Awaitable[str]]:
         return credentials.credentials
 
     return guard
+
+
+def token_protected(tokens: Sequence[str]) -> list[Any]:
+    """Route dependencies for endpoints that need a token: the guard, and the bearer scheme in the OpenAPI document.
+
+    HTTPBearer is declared non-raising: it only documents the scheme (so /docs offers "Authorize"); the guard decides.
+    """
+    return [Security(HTTPBearer(auto_error=False, description="One of API_TOKENS.")), Depends(require_token(tokens))]
 
 
 def install_error_handlers(app: FastAPI) -> None:

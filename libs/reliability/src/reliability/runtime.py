@@ -157,3 +157,9 @@ class ServiceRuntime:
             failure = self.failed_task()
             if failure is not None:
                 raise RuntimeError(f"{self.service}: a background task failed") from failure
+
+
+def notify_relay(runtime: ServiceRuntime | None) -> None:
+    """Wake the outbox relay right after a commit rather than at its next poll (no-op without a runtime)."""
+    if runtime is not None and runtime.relay is not None:
+        runtime.relay.notify()

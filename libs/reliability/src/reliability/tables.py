@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, LargeBinary, String
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table
 from sqlmodel import Field, SQLModel
 
 from reliability.columns import UTCDateTime
@@ -54,3 +54,11 @@ class Lease(SQLModel, table=True):
 
 
 KIT_TABLES = (OutboxMessage.__table__, ProcessedEvent.__table__, Lease.__table__)  # type: ignore[attr-defined]
+
+
+def schema_metadata(*service_tables: Table) -> MetaData:
+    """Everything a service's database holds: the kit's tables and the service's (what its migrations must produce)."""
+    metadata = MetaData()
+    for table in (*KIT_TABLES, *service_tables):
+        table.to_metadata(metadata)
+    return metadata

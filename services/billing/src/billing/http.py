@@ -15,10 +15,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from reliability.http import HealthCheck, install_error_handlers, operations_router, require_token
+from reliability.http import HealthCheck, install_error_handlers, operations_router, token_protected
 from reliability.runtime import ServiceRuntime
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -132,7 +132,7 @@ def create_app(settings: BillingSettings, engine: Engine, runtime: ServiceRuntim
 
 def _billing_router(engine: Engine, settings: BillingSettings) -> APIRouter:
     # Fail closed: with no API_TOKENS configured every financial request is refused (403), never served.
-    router = APIRouter(dependencies=[Depends(require_token(settings.api_tokens))], tags=["billing"])
+    router = APIRouter(dependencies=token_protected(settings.api_tokens), tags=["billing"])
     unauthorised: dict[int | str, dict[str, Any]] = {
         401: {"description": "No bearer token."},
         403: {"description": "Unknown token."},

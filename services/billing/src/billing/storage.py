@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from reliability.columns import Money, UTCDateTime
-from reliability.tables import KIT_TABLES
+from reliability.tables import schema_metadata
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -187,10 +187,7 @@ def service_metadata() -> MetaData:
     SQLModel keeps every table of every imported module in one MetaData; in a process that also imports other
     services (the test suite) that one holds their tables too, so migrations compare against this copy.
     """
-    metadata = MetaData()
-    for table in (*KIT_TABLES, *BILLING_TABLES):
-        table.to_metadata(metadata)
-    return metadata
+    return schema_metadata(*BILLING_TABLES)
 
 
 # --- queries ------------------------------------------------------------------------------------------------

@@ -21,14 +21,13 @@ from functools import cache
 from importlib import resources
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Request, Security, status
+from fastapi import FastAPI, HTTPException, Path, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.security import HTTPBearer
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from reliability.database import transaction
-from reliability.http import HealthCheck, install_error_handlers, operations_router, require_token
-from reliability.runtime import ServiceRuntime
+from reliability.http import HealthCheck, install_error_handlers, operations_router, token_protected
+from reliability.runtime import ServiceRuntime, notify_relay
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -202,13 +201,7 @@ def create_app(
         "the credentials, their issuer and revocation lists, verification, and the printable certificate.",
     )
     install_error_handlers(app)
-    guard = require_token(settings.api_tokens)
-    # HTTPBearer (not raising) only declares the scheme in the OpenAPI document; the kit's guard decides.
-    protected = [Security(HTTPBearer(auto_error=False, description="One of API_TOKENS.")), Depends(guard)]
-
-    def notify_relay() -> None:
-        if runtime is not None and runtime.relay is not None:
-            runtime.relay.notify()
+    protected = token_protected(settings.api_tokens)
 
     def read(function: Any, *args: Any) -> Any:
         with Session(engine, expire_on_commit=False) as session:
@@ -305,7 +298,7 @@ def create_app(
         except handlers.CredentialNotFound as error:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from error
         if outcome.changed:
-            notify_relay()
+            notify_relay(runtime)
         credential = outcome.credential
         assert credential.revoked_at is not None and credential.revocation_reason is not None
         return RevocationOut(

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from reliability.columns import UTCDateTime
-from reliability.tables import KIT_TABLES
+from reliability.tables import schema_metadata as kit_schema_metadata
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -192,10 +192,7 @@ CERTIFICATION_TABLES = (
 
 def schema_metadata() -> MetaData:
     """Everything the service's database holds: the kit's tables and ours (what the migrations must produce)."""
-    metadata = MetaData()
-    for table in (*KIT_TABLES, *CERTIFICATION_TABLES):
-        table.to_metadata(metadata)
-    return metadata
+    return kit_schema_metadata(*CERTIFICATION_TABLES)
 
 
 # --- locks --------------------------------------------------------------------------------------------------

@@ -15,15 +15,14 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from contracts.types import AcademicYear, Credits, Instant
-from fastapi import Body, Depends, FastAPI, HTTPException, Path, Query, Request, Response, Security, status
+from fastapi import Body, FastAPI, HTTPException, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from fastapi.security import HTTPBearer
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
 from reliability.database import transaction
-from reliability.http import HealthCheck, install_error_handlers, operations_router, require_token
-from reliability.runtime import ServiceRuntime
+from reliability.http import HealthCheck, install_error_handlers, operations_router, token_protected
+from reliability.runtime import ServiceRuntime, notify_relay
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -239,14 +238,7 @@ def create_app(
         "data need a bearer token; the catalogue is public.",
     )
     install_error_handlers(app)
-    guard = require_token(settings.api_tokens)
-    # HTTPBearer (not raising) only declares the scheme in the OpenAPI document; the kit's guard decides.
-    protected = [Security(HTTPBearer(auto_error=False, description="One of API_TOKENS.")), Depends(guard)]
-
-    def notify_relay() -> None:
-        # Wake the outbox relay right after a commit rather than at its next poll; runs on the event loop.
-        if runtime is not None and runtime.relay is not None:
-            runtime.relay.notify()
+    protected = token_protected(settings.api_tokens)
 
     # --- catalogue (public) ---
 
@@ -319,7 +311,7 @@ def create_app(
             return _already_enrolled(error)  # type: ignore[return-value]
         except EnrolmentError as error:
             raise HTTPException(422, str(error)) from error
-        notify_relay()
+        notify_relay(runtime)
         response.headers["Location"] = f"/enrolments/{stored.enrolment.id}"
         return _enrolment_out(stored)
 
@@ -379,7 +371,7 @@ def create_app(
         except EnrolmentError as error:
             raise HTTPException(422, str(error)) from error
         if outcome.result is Result.CANCELLED:
-            notify_relay()
+            notify_relay(runtime)
         return _enrolment_out(outcome.enrolment)
 
     _list_every_allowed_method(app)

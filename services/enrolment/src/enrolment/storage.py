@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from reliability.columns import Money, UTCDateTime
-from reliability.tables import KIT_TABLES
+from reliability.tables import schema_metadata as kit_schema_metadata
 from sqlalchemy import JSON, Column, Index, MetaData, String, delete, select, text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col
@@ -118,10 +118,7 @@ ENROLMENT_TABLES = (
 
 def schema_metadata() -> MetaData:
     """Everything the service's database holds: the kit's tables and ours (what the migrations must produce)."""
-    metadata = MetaData()
-    for table in (*KIT_TABLES, *ENROLMENT_TABLES):
-        table.to_metadata(metadata)
-    return metadata
+    return kit_schema_metadata(*ENROLMENT_TABLES)
 
 
 # --- enrolments --------------------------------------------------------------------------------------------
