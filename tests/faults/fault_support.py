@@ -56,7 +56,7 @@ CANCELLATION_DATES = (
     "2027-05-02T09:00:00+02:00",
 )
 
-# Which consumer groups read which topics (groups are the service names; see reliability.runtime).
+# Which topics each service consumes (reliability.runtime); its group is `consumer_group(stack, service)`.
 CONSUMED = {
     "enrolment": (contract.ENROLMENT_EVENTS,),
     "billing": (contract.ENROLMENT_EVENTS,),
@@ -116,6 +116,11 @@ class Planned:
     @property
     def expects_hold(self) -> bool:
         return not self.cancel and self.completed() and not self.has_metadata
+
+
+def report(text: str) -> None:
+    # Shown with `pytest -s`: the figures (kills, retries, settle times) say how hard each test pushed.
+    print(f"[faults] {text}", flush=True)
 
 
 def brussels(text: str) -> datetime:
@@ -370,21 +375,29 @@ async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartit
     return ends
 
 
-async def total_lag(bootstrap: str, prefix: str) -> dict[str, int]:
-    """Records each service's consumer group has not committed yet, on that service's topics under `prefix`."""
+def consumer_group(stack: Stack, service: str) -> str:
+    """The kit's rule: CONSUMER_GROUP if set, else TOPIC_PREFIX + the service name."""
+    return stack[service].env.get("CONSUMER_GROUP") or stack.topic_prefix + service
+
+
+async def total_lag(stack: Stack, bootstrap: str) -> dict[str, int]:
+    """Records each service's consumer group has not committed yet, on that service's topics."""
+    prefix = stack.topic_prefix
     cluster = await topology(bootstrap)
     lag: dict[str, int] = {}
+    groups = {service: consumer_group(stack, service) for service in CONSUMED}
     async with admin_client(bootstrap) as admin:
-        committed = {group: await admin.list_consumer_group_offsets(group) for group in CONSUMED}
+        committed = {service: await admin.list_consumer_group_offsets(group) for service, group in groups.items()}
     async with reader(bootstrap) as consumer:
-        for group, topics in CONSUMED.items():
+        for service, topics in CONSUMED.items():
             partitions = [tp for topic in topics for tp in cluster.get(prefix + topic, [])]
             beginnings, ends = await log_bounds(consumer, partitions)
-            lag[group] = 0
+            lag[service] = 0
             for tp in partitions:
-                meta = committed[group].get(tp)
+                meta = committed[service].get(tp)
+                # Nothing committed yet: a new group starts at the earliest offset, so all of it is lag.
                 position = meta.offset if meta is not None and meta.offset >= 0 else beginnings[tp]
-                lag[group] += max(ends[tp] - position, 0)
+                lag[service] += max(ends[tp] - position, 0)
     return lag
 
 
@@ -432,11 +445,11 @@ async def wait_until_quiet(
     while True:
         down = await healthy(stack)
         missing = [] if down else await missing_outputs(bootstrap, prefix, plans)
-        lag = {} if down or missing else await total_lag(bootstrap, prefix)
+        lag = {} if down or missing else await total_lag(stack, bootstrap)
         if not down and not missing and not any(lag.values()):
             before = await end_offsets(bootstrap, outputs)
             await asyncio.sleep(quiet)
-            lag_after = await total_lag(bootstrap, prefix)
+            lag_after = await total_lag(stack, bootstrap)
             if await end_offsets(bootstrap, outputs) == before and not any(lag_after.values()):
                 return time.monotonic() - started
             state = "outputs still changing"
@@ -452,7 +465,9 @@ def log_tails(stack: Stack, lines: int = 15) -> str:
     parts = []
     for name in SERVICES:
         try:
-            tail = stack[name].log_path.read_text(errors="replace").splitlines()[-lines:]
+            every = stack[name].log_path.read_text(errors="replace").splitlines()
+            # Health probes would fill the tail; what matters is everything else.
+            tail = [line for line in every if '"uvicorn.access"' not in line][-lines:]
         except OSError:
             tail = ["(no log)"]
         parts.append(f"--- {name} ({stack[name].log_path}) ---\n" + "\n".join(line[:400] for line in tail))
@@ -474,13 +489,20 @@ def _same_figures(
     return [] if got == wanted else [f"{where}: got lines/fixed/total {got}, oracle says {wanted}"]
 
 
-async def compare_with_oracle(stack: Stack, bootstrap: str, plans: Sequence[Planned]) -> list[str]:
-    """Every difference between what the platform produced for `plans` and what the oracle computes."""
+async def compare_with_oracle(
+    stack: Stack, bootstrap: str, plans: Sequence[Planned], stats: dict[str, int] | None = None
+) -> list[str]:
+    """Every difference between what the platform produced for `plans` and what the oracle computes. `stats`,
+    if given, receives how many events appeared more than once (the at-least-once relay at work)."""
     prefix = stack.topic_prefix
     ids = {plan.enrolment_id for plan in plans}
     assert len(ids) == len(plans), "two plans share an enrolment id"
     billing = events_by_enrolment(await read_records(bootstrap, prefix + contract.BILLING_EVENTS), ids)
     certification = events_by_enrolment(await read_records(bootstrap, prefix + contract.CERTIFICATION_EVENTS), ids)
+    if stats is not None:
+        stats["repeated"] = sum(
+            len(copies) > 1 for found in (billing, certification) for ids in found.values() for copies in ids.values()
+        )
     problems: list[str] = []
     headers = {"Authorization": f"Bearer {stack.api_token}"}
     async with httpx.AsyncClient(timeout=10, headers=headers) as http:
