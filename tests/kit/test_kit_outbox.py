@@ -144,3 +144,36 @@ async def test_a_relay_that_dies_before_marking_rows_loses_nothing(kafka_bootstr
     # At-least-once: every event arrived, the unmarked ones twice; idempotent consumers absorb the repeat.
     assert sorted({event_id for _, event_id in seen}) == sorted(event.id for event in events)
     assert len(seen) == 20
+
+
+class FlakyProducer:
+    """A producer whose broker is away for the first sends, then back."""
+
+    def __init__(self, producer, failures: int) -> None:
+        self._producer = producer
+        self.failures_left = failures
+
+    async def send(self, *args, **kwargs):
+        if self.failures_left:
+            self.failures_left -= 1
+            from aiokafka.errors import KafkaConnectionError
+
+            raise KafkaConnectionError("broker unreachable")
+        return await self._producer.send(*args, **kwargs)
+
+
+async def test_the_relay_outlives_a_broker_outage_and_publishes_afterwards(kafka_bootstrap, topic_prefix, tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path}/kit.db")
+    events = [cancellation(f"enr-{n}") for n in range(5)]
+    queue_in_outbox(engine, events)
+    producer = create_producer(kafka_bootstrap, "outbox-test")
+    await producer.start()
+    flaky = FlakyProducer(producer, failures=3)
+    try:
+        relay = OutboxRelay(engine, flaky, "outbox-test", RelaySettings(topic_prefix=topic_prefix))  # type: ignore[arg-type]
+        await run_relays([relay], engine)
+    finally:
+        await producer.stop()
+    assert flaky.failures_left == 0
+    seen = await consume_ids(kafka_bootstrap, topic_prefix + topics.ENROLMENT_EVENTS, expected=5)
+    assert sorted(event_id for _, event_id in seen) == sorted(event.id for event in events)

@@ -8,6 +8,7 @@ one relay publish at a time, so events of one key leave in the order they were w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ class RelaySettings:
     batch_size: int = 500
     idle_poll_seconds: float = 0.5
     keep_published_for: timedelta = timedelta(days=7)
+    max_retry_delay_seconds: float = 10.0
     topic_prefix: str = ""
     """Prepended to each row's (logical) topic when publishing; see ConsumerSettings.topic_prefix."""
 
@@ -86,20 +88,43 @@ class OutboxRelay:
         self._stopping = True
         self._wake.set()
 
+    async def _sleep_unless_stopped(self, seconds: float) -> None:
+        self._wake.clear()
+        if self._stopping:
+            return
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except TimeoutError:
+            pass
+
     async def run(self) -> None:
         settings = self._settings
         last_cleanup = datetime.min.replace(tzinfo=UTC)
+        failures = 0
         try:
             while not self._stopping:
-                holds = await asyncio.to_thread(
-                    try_acquire_lease, self._engine, settings.lease_name, self.owner, settings.lease_duration
-                )
-                published = 0
-                if holds:
-                    published = await self.publish_pending()
-                    if datetime.now(UTC) - last_cleanup > timedelta(minutes=10):
-                        await asyncio.to_thread(self._delete_old_published_rows)
-                        last_cleanup = datetime.now(UTC)
+                try:
+                    holds = await asyncio.to_thread(
+                        try_acquire_lease, self._engine, settings.lease_name, self.owner, settings.lease_duration
+                    )
+                    published = 0
+                    if holds:
+                        published = await self.publish_pending()
+                        if datetime.now(UTC) - last_cleanup > timedelta(minutes=10):
+                            await asyncio.to_thread(self._delete_old_published_rows)
+                            last_cleanup = datetime.now(UTC)
+                    failures = 0
+                except Exception as error:
+                    # Broker or database away: the rows stay unpublished and are sent once it is back. The relay
+                    # must outlive any outage, or the service would stop publishing for good.
+                    failures += 1
+                    delay = min(0.5 * 2 ** (failures - 1), settings.max_retry_delay_seconds)
+                    log.warning(
+                        "outbox relay could not publish; retrying",
+                        extra={"error": repr(error), "attempt": failures, "delay": delay},
+                    )
+                    await self._sleep_unless_stopped(delay)
+                    continue
                 if published == 0:
                     self._wake.clear()
                     try:
@@ -107,7 +132,8 @@ class OutboxRelay:
                     except TimeoutError:
                         pass
         finally:
-            await asyncio.to_thread(release_lease, self._engine, settings.lease_name, self.owner)
+            with contextlib.suppress(Exception):  # the lease expires by itself if the database is away
+                await asyncio.to_thread(release_lease, self._engine, settings.lease_name, self.owner)
 
     async def publish_pending(self) -> int:
         """Publish one batch of unpublished rows; returns how many were published."""
