@@ -28,18 +28,28 @@ from benchmarks.billing_pipeline import Databases
 from contracts import topics
 
 
-def records(run: str, events: int, topic: str) -> list[ConsumerRecord]:
-    out: list[ConsumerRecord] = []
-    for offset, (key, created, cancelled) in enumerate(workload.pairs(run, events // 2)):
-        for index, value in enumerate((created, cancelled)):
-            out.append(
-                ConsumerRecord(
-                    topic=topic, partition=0, offset=2 * offset + index, timestamp=0, timestamp_type=0,
-                    key=key, value=value, checksum=None, serialized_key_size=len(key),
-                    serialized_value_size=len(value), headers=tuple(workload.HEADERS),
-                )
-            )  # fmt: skip
-    return out
+def records(run: str, events: int, topic: str, anomalies: bool = False) -> list[ConsumerRecord]:
+    """Created then cancelled per enrolment; with `anomalies`, also the cases the fast paths must hand back:
+    every 7th cancellation arrives first (it waits), every 11th enrolment is announced twice under a new id,
+    every 13th cancellation is redelivered (same id)."""
+    values: list[tuple[bytes, bytes]] = []
+    for index, (key, created, cancelled) in enumerate(workload.pairs(run, events // 2)):
+        if anomalies and index % 7 == 0:
+            values += [(key, cancelled), (key, created)]
+        else:
+            values += [(key, created), (key, cancelled)]
+        if anomalies and index % 11 == 0:
+            values.append((key, created.replace(b'"id":"', b'"id":"again-', 1)))
+        if anomalies and index % 13 == 0:
+            values.append((key, cancelled))
+    return [
+        ConsumerRecord(
+            topic=topic, partition=0, offset=offset, timestamp=0, timestamp_type=0, key=key, value=value,
+            checksum=None, serialized_key_size=len(key), serialized_value_size=len(value),
+            headers=tuple(workload.HEADERS),
+        )
+        for offset, (key, value) in enumerate(values)
+    ]  # fmt: skip
 
 
 # Columns that hold the time of processing, not a result: they differ between any two runs.
@@ -70,7 +80,7 @@ def snapshot(database_url: str) -> dict[str, list[tuple[object, ...]]]:
 
 
 def measure(
-    database_url: str, variant: Sequence[str], events: int, batch: int, run: str | None = None
+    database_url: str, variant: Sequence[str], events: int, batch: int, run: str | None = None, anomalies: bool = False
 ) -> tuple[float, float]:
     """(CPU seconds per event, wall seconds per event) of applying `events` in batches of `batch`."""
     prefix = f"micro-{run or uuid.uuid4().hex[:8]}-"
@@ -85,7 +95,7 @@ def measure(
             runtime.handlers,
             producer=None,  # type: ignore[arg-type]  # no dead letters in this workload
         )  # fmt: skip
-        items = records(run or uuid.uuid4().hex[:8], events, prefix + topics.ENROLMENT_EVENTS)
+        items = records(run or uuid.uuid4().hex[:8], events, prefix + topics.ENROLMENT_EVENTS, anomalies)
         cpu, wall = time.process_time(), time.perf_counter()
         for start in range(0, len(items), batch):
             outcome = consumer._apply_batch(items[start : start + batch])
@@ -96,11 +106,19 @@ def measure(
 
 
 def verify(databases: Databases, variants: Sequence[tuple[str, ...]], events: int, batch: int) -> None:
+    for anomalies in (False, True):
+        verify_one(databases, variants, events, batch, anomalies)
+
+
+def verify_one(
+    databases: Databases, variants: Sequence[tuple[str, ...]], events: int, batch: int, anomalies: bool
+) -> None:
     run = uuid.uuid4().hex[:8]  # the same input for every variant: same enrolment and event ids
     reference = None
     for variant in variants:
         url = databases.new("verify")
-        measure(url, variant, events, batch, run=run)
+        exp.FALLBACKS.clear()
+        measure(url, variant, events, batch, run=run, anomalies=anomalies)
         state = snapshot(url)
         if reference is None:
             reference = state
@@ -108,8 +126,53 @@ def verify(databases: Databases, variants: Sequence[tuple[str, ...]], events: in
         name = "+".join(variant) or "kit"
         differing = [table for table in reference if reference[table] != state.get(table)]
         print(
-            f"verify {name}: " + (f"DIFFERS in {differing}" if differing else "same rows and outbox bytes as the kit")
+            f"verify {name}{' with anomalies' if anomalies else ''}: "
+            + (f"DIFFERS in {differing}" if differing else "same rows and outbox bytes as the kit")
+            + (f" ({sum(exp.FALLBACKS.values())} batches fell back to the per-event path)" if exp.FALLBACKS else "")
         )
+
+
+def floor(events: int) -> dict[str, float]:
+    """CPU µs per event of the work no database change can remove: decode and validate the input (contract),
+    price it (domain), build, validate and serialise the output event (contract). No database at all."""
+    from datetime import UTC
+
+    from billing import domain, handlers
+    from billing.config import active_policy, policy_reference
+
+    from contracts import ReimbursementCalculated, TuitionInvoiced, decode_event, new_event
+
+    policy = active_policy(BillingSettings())
+    items = records(uuid.uuid4().hex[:8], events, topics.ENROLMENT_EVENTS)
+    started = time.process_time()
+    decoded = [decode_event(record.value, key=record.key) for record in items]
+    decode = time.process_time() - started
+    started = time.process_time()
+    snapshots: dict[str, object] = {}
+    for event in decoded:
+        data = event.data
+        if event.type == "EnrolmentCreated":
+            snapshot = handlers._snapshot_from_event(data)
+            invoice = domain.compute_invoice(snapshot)
+            snapshots[data.enrolment_id] = snapshot
+            payload: object = TuitionInvoiced(
+                enrolment_id=data.enrolment_id, student_id=data.student.id,
+                microcredential_id=data.microcredential.id, academic_year=invoice.academic_year,
+                currency=invoice.currency,
+                lines=[handlers._semester_amount(x.semester, x.credits, x.amount) for x in invoice.lines],
+                fixed_fee=invoice.fixed_fee, total=invoice.total,
+            )  # fmt: skip
+        else:
+            result = domain.calculate_reimbursement(snapshots[data.enrolment_id], data.cancelled_at, policy)
+            payload = ReimbursementCalculated(
+                enrolment_id=data.enrolment_id, cancelled_at=data.cancelled_at.astimezone(UTC),
+                policy=policy_reference(policy), rule=result.rule_id, currency=result.currency,
+                lines=[handlers._semester_amount(x.semester, x.credits, x.refunded) for x in result.lines],
+                fixed_fee=result.fixed_fee, total=result.total,
+            )  # fmt: skip
+        new_event(payload, source=handlers.SOURCE, time=event.time.astimezone(UTC)).to_kafka()  # type: ignore[type-var]
+    rest = time.process_time() - started
+    return {"decode": decode / events * 1e6, "domain and output event": rest / events * 1e6}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -118,7 +181,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--experiment", default="", help=f"variants besides the kit: {', '.join(exp.EXPERIMENTS)}")
+    parser.add_argument(
+        "--experiment", default="", help=f"variants besides the kit: {', '.join([*exp.EXPERIMENTS, *exp.ALIASES])}"
+    )
+    parser.add_argument("--floor", action="store_true", help="also measure the per-event work without any database")
     parser.add_argument(
         "--verify", action="store_true", help="check each variant leaves exactly the kit's rows and outbox bytes"
     )
@@ -140,6 +206,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                     )
         finally:
             databases.drop_all()
+    if args.floor:
+        parts = [floor(args.events) for _ in range(args.repeats)]
+        for name in parts[0]:
+            values = [part[name] for part in parts]
+            print(
+                f"floor: {name:<30} CPU {statistics.median(values):7.0f} µs/event [{min(values):.0f}-{max(values):.0f}]"
+            )
     base = statistics.median(cpu for cpu, _ in results["kit"])
     print(f"{args.events} events, batches of {args.batch}, {args.database}, {args.repeats} repeats (median [min-max])")
     for name, values in results.items():

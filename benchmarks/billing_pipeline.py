@@ -355,13 +355,53 @@ async def service_section(bench: Bench, args: argparse.Namespace, workdir: Path)
         out["enrolment"] = await _enrolment_rss(bench, workdir, args.enrolment_requests)
     else:
         out["enrolment"] = {"runnable": False}
-    out["certification"] = {
-        "runnable": sp.runnable("certification"),
-        "note": "measured"
-        if sp.runnable("certification")
-        else "no `python -m certification` entry point in this tree yet",
-    }
+    if sp.runnable("certification"):
+        out["certification"] = await _certification_rss(bench, workdir, args.certification_events)
+    else:
+        out["certification"] = {"runnable": False, "note": "no `python -m certification` entry point in this tree"}
     return out
+
+
+async def _certification_rss(bench: Bench, workdir: Path, events: int) -> dict[str, Any]:
+    """certification idle, then consuming `events` enrolment events (it records enrolments and cancellations)."""
+    from benchmarks import service_process as sp
+
+    prefix = bench.prefix("cert")
+    await bench.topics_for(prefix)
+    port = sp.free_port()
+    env = sp.service_environment(bench.bootstrap, bench.databases.new("certification"), prefix, port, PARTITIONS)
+    # DEV_MODE: a throwaway signing key for this process instead of a configured secret.
+    env.update({"DEV_MODE": "true", "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"})
+    process = sp.Process([sys.executable, "-m", "certification"], env, workdir / "certification.log", port=port)
+    process.start()
+    try:
+        healthy = await process.wait_healthy()
+        await asyncio.sleep(5)
+        idle = process.memory()
+        started = time.perf_counter()
+        await workload.prefill(bench.bootstrap, prefix + topics.ENROLMENT_EVENTS, bench.run_id, events)
+        group, topic = prefix + "certification", prefix + topics.ENROLMENT_EVENTS
+        while await bench.offsets.committed(group, topic) < events:
+            if time.perf_counter() - started > max(300.0, events / 10):
+                raise TimeoutError(f"certification consumed {await bench.offsets.committed(group, topic)} of {events}")
+            await asyncio.sleep(0.5)
+        seconds = time.perf_counter() - started
+        after = process.memory()
+    finally:
+        code = process.stop()
+    print(
+        f"certification process: idle RSS {idle['VmRSS']:.0f} MiB, peak {after['VmHWM']:.0f} MiB after consuming "
+        f"{events} enrolment events in {seconds:.1f}s",
+        flush=True,
+    )
+    return {
+        "runnable": True,
+        "healthy_after_seconds": healthy,
+        "idle_rss_mib": idle["VmRSS"],
+        "peak_rss_mib": after["VmHWM"],
+        "load": {"events": events, "seconds": seconds},
+        "exit_code": code,
+    }
 
 
 async def _enrolment_rss(bench: Bench, workdir: Path, enrolments: int) -> dict[str, Any]:
@@ -529,10 +569,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--experiment",
         default="",
-        help=f"comma-separated variants to run besides the unchanged kit; '+' combines. Known: {', '.join(exp.EXPERIMENTS)}",
+        help=f"comma-separated variants to run besides the unchanged kit; '+' combines. Known: {', '.join([*exp.EXPERIMENTS, *exp.ALIASES])}",
     )
     parser.add_argument("--skip", default="", help="comma-separated sections to skip: throughput,service,rebuild")
-    parser.add_argument("--rate", type=float, default=100.0, help="events/s of the latency runs")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=50.0,
+        help="events/s of the latency runs (50: well below what the unchanged kit sustains on a 2-core machine, so "
+        "the figure is the latency of a service keeping up, not of a growing backlog)",
+    )
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument(
         "--rebuild",
@@ -540,9 +586,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="comma-separated rebuild sizes to run, e.g. 100000,1000000; default: 100000 if the estimate fits "
         "--rebuild-budget, else a smaller run and an extrapolation",
     )
-    parser.add_argument("--rebuild-budget", type=float, default=120.0, help="seconds a default rebuild may take")
+    parser.add_argument("--rebuild-budget", type=float, default=75.0, help="seconds a default rebuild may take")
     parser.add_argument(
         "--enrolment-requests", type=int, default=300, help="enrolments (+ cancellations) of the enrolment load"
+    )
+    parser.add_argument(
+        "--certification-events", type=int, default=2000, help="enrolment events fed to certification for its RSS"
     )
     parser.add_argument(
         "--service-experiment",
@@ -578,10 +627,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             if "service" not in skip:
                 report["service"] = await service_section(bench, args, Path(workdir))
             if "rebuild" not in skip:
-                known = None
-                if "throughput" in report and report["throughput"]["runs"].get("billing"):
-                    known = report["throughput"]["runs"]["billing"]["steady_rate"]["median"]
-                report["rebuild"] = await rebuild_section(bench, args, Path(workdir), known)
+                report["rebuild"] = await rebuild_section(bench, args, Path(workdir), _billing_rate(report))
             if args.profile:
                 report["profiles"] = {
                     "+".join(v) or "kit": await profile_section(bench, args.profile_events, v) for v in variants
@@ -590,6 +636,14 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             await offsets.stop()
             databases.drop_all()
     return report
+
+
+def _billing_rate(report: dict[str, Any]) -> float | None:
+    """Median steady rate of the billing variant the process sections run (the kit, or --service-experiment)."""
+    args = report["args"]
+    name = "+".join(args["service_experiment"].split("+")) if args["service_experiment"] else "billing"
+    runs = report.get("throughput", {}).get("runs", {})
+    return runs[name]["steady_rate"]["median"] if name in runs else None
 
 
 def machine() -> dict[str, Any]:
@@ -609,14 +663,96 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _spread_text(values: dict[str, float], unit: str = "", digits: int = 0) -> str:
+    return f"{values['median']:.{digits}f}{unit} [{values['min']:.{digits}f}–{values['max']:.{digits}f}]"
+
+
+def summary(report: dict[str, Any]) -> str:
+    """The figures of one run as Markdown (medians with [min–max] over the repeats)."""
+    m = report["machine"]
+    lines = [
+        f"# billing pipeline benchmark, run {report['run']}",
+        "",
+        f"- machine: {m['cpus']} × {m['cpu']}, {m['memory']}, Python {m['python']}, load at start {m['load_at_start'][0]:.1f}",
+        f"- broker: {report['broker']}",
+        f"- database: {report['database']}",
+        f"- total time: {report.get('seconds', 0):.0f}s",
+    ]
+    tp = report.get("throughput")
+    if tp:
+        lines += [
+            "",
+            f"## Throughput ({tp['events']} input events = {tp['events'] // 2} enrolments, {len(tp['runs']['raw']['detail'])} repeats)",
+            "",
+            "| system | steady events/s | wall s | CPU µs/event | ratio to raw |",
+            "|---|---|---|---|---|",
+        ]
+        for name, run in tp["runs"].items():
+            cpu = [d["cpu_us_per_event"] for d in run["detail"]]
+            ratio = _spread_text(tp["ratios"][name], digits=3) if name in tp["ratios"] else "1"
+            lines.append(
+                f"| {name} | {_spread_text(run['steady_rate'])} | {_spread_text(run['wall_seconds'], digits=1)} | "
+                f"{statistics.median(cpu):.0f} | {ratio} |"
+            )
+    svc = report.get("service")
+    if svc:
+        b, r = svc["billing"], svc["raw"]
+        lat = b["latency"]
+        lines += [
+            "",
+            f"## Processes (`{b['command']}`), latency at {lat['rate']:.0f} events/s for {lat['seconds']:.0f}s",
+            "",
+            "| process | p50 ms | p90 ms | p99 ms | max ms | idle RSS MiB | peak RSS MiB |",
+            "|---|---|---|---|---|---|---|",
+            f"| billing | {lat['p50_ms']:.0f} | {lat['p90_ms']:.0f} | {lat['p99_ms']:.0f} | {lat['max_ms']:.0f} | "
+            f"{b['idle_rss_mib']:.0f} | {b['peak_rss_mib_after_latency_run']:.0f} |",
+            f"| raw loop | {r['latency']['p50_ms']:.0f} | {r['latency']['p90_ms']:.0f} | {r['latency']['p99_ms']:.0f} | "
+            f"{r['latency']['max_ms']:.0f} | – | {r['peak_rss_mib']:.0f} |",
+        ]
+        e = svc.get("enrolment", {})
+        if e.get("runnable", True) and "idle_rss_mib" in e:
+            lines.append(
+                f"| enrolment ({e['load']['requests']} HTTP requests) | – | – | – | – | {e['idle_rss_mib']:.0f} | {e['peak_rss_mib']:.0f} |"
+            )
+        c = svc.get("certification", {})
+        if c.get("runnable"):
+            lines.append(
+                f"| certification ({c['load']['events']} enrolment events) | – | – | – | – | {c['idle_rss_mib']:.0f} | {c['peak_rss_mib']:.0f} |"
+            )
+        else:
+            lines.append(f"| certification | {c.get('note', 'not measured')} |")
+        lines.append(
+            f"\nbilling latency p50 first/last quarter: {lat['p50_first_quarter_ms']:.0f}/{lat['p50_last_quarter_ms']:.0f} ms "
+            "(a growing figure means the service did not keep up)"
+        )
+    rb = report.get("rebuild")
+    if rb:
+        lines += ["", "## Rebuild from offset 0 (`python -m billing`, empty database)", ""]
+        for run in rb["runs"]:
+            lines.append(
+                f"- {run['events']} events: {run['seconds']:.1f}s ({run['rate']:.0f}/s, steady {run['steady_rate']:.0f}/s), "
+                f"peak RSS {run['peak_rss_mib']:.0f} MiB"
+            )
+        for size, seconds in rb["estimates_seconds"].items():
+            lines.append(
+                f"- {int(size)} events: estimated {seconds:.0f}s ({seconds / 60:.1f} min) at the last steady rate (not run)"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    started = time.perf_counter()
     report = asyncio.run(amain(args))
+    report["seconds"] = time.perf_counter() - started
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"billing-{time.strftime('%Y%m%d-%H%M%S')}-{report['run']}.json"
     path.write_text(json.dumps(report, indent=2, default=str))
-    print(f"results: {path}")
+    text = summary(report)
+    path.with_suffix(".md").write_text(text)
+    print("\n" + text)
+    print(f"results: {path} and {path.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

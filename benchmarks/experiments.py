@@ -6,11 +6,14 @@ billing) for the duration of one run and restores it afterwards; the one that wi
 
 from __future__ import annotations
 
+import collections
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 EXPERIMENTS: dict[str, Callable[[], contextlib.AbstractContextManager[None]]] = {}
+FALLBACKS: collections.Counter[str] = collections.Counter()
+"""Batches a fast path handed back to the kit's per-event path, by reason (to show the fast path was taken)."""
 
 
 def experiment(name: str) -> Callable[[Callable[[], Iterator[None]]], Callable[[], Iterator[None]]]:
@@ -21,16 +24,27 @@ def experiment(name: str) -> Callable[[Callable[[], Iterator[None]]], Callable[[
     return register
 
 
+ALIASES = {
+    "kit-only": ("no-savepoint", "bulk-processed", "core-outbox", "relay-lease", "relay-core"),
+    "recommended": ("batch-core", "relay-lease", "relay-core"),
+}
+"""kit-only: what the kit can change without touching billing; recommended: the set this benchmark recommends."""
+
+
+def expand(names: Sequence[str]) -> tuple[str, ...]:
+    return tuple(part for name in names for part in ALIASES.get(name, (name,)))
+
+
 def check(names: Sequence[str]) -> None:
-    unknown = [name for name in names if name not in EXPERIMENTS]
+    unknown = [name for name in expand(names) if name not in EXPERIMENTS]
     if unknown:
-        raise SystemExit(f"unknown experiment(s) {unknown}; known: {', '.join(EXPERIMENTS)}")
+        raise SystemExit(f"unknown experiment(s) {unknown}; known: {', '.join([*EXPERIMENTS, *ALIASES])}")
 
 
 @contextlib.contextmanager
 def applied(names: Sequence[str]) -> Iterator[None]:
     with contextlib.ExitStack() as stack:
-        for name in names:
+        for name in expand(names):
             stack.enter_context(EXPERIMENTS[name]())
         yield
 
@@ -90,6 +104,7 @@ def _apply_batch_variant(*, savepoints: bool, bulk_processed: bool) -> Callable[
     from reliability.consumer import IdempotentConsumer, RejectEvent
     from reliability.database import transaction
     from reliability.tables import ProcessedEvent
+    from reliability.tracing import consuming
     from sqlalchemy import insert
 
     kit_apply = IdempotentConsumer._apply_batch
@@ -106,16 +121,18 @@ def _apply_batch_variant(*, savepoints: bool, bulk_processed: bool) -> Callable[
                     if event.identity in seen:
                         outcome.skipped += 1
                         continue
+                    span = consuming(event.type, event.id, event.subject, record.headers)
                     if savepoints:
                         try:
-                            with session.begin_nested():
+                            with span, session.begin_nested():
                                 self._handlers[event.type](session, event)
                         except RejectEvent as rejected:
                             outcome.dead_letters.append((record, rejected.reason))
                             continue
                     else:
                         try:
-                            self._handlers[event.type](session, event)
+                            with span:
+                                self._handlers[event.type](session, event)
                         except RejectEvent as rejected:
                             raise _Rejected from rejected
                     row = {
@@ -136,6 +153,7 @@ def _apply_batch_variant(*, savepoints: bool, bulk_processed: bool) -> Callable[
                 if rows:
                     session.execute(insert(ProcessedEvent.__table__), rows)  # type: ignore[attr-defined]
         except _Rejected:
+            FALLBACKS["rejected"] += 1
             return kit_apply(self, records)
         return outcome
 
@@ -175,11 +193,13 @@ def _core_outbox() -> Iterator[None]:
 
     from reliability import outbox
     from reliability.tables import OutboxMessage
+    from reliability.tracing import trace_headers
     from sqlalchemy import insert
 
     statement = insert(OutboxMessage.__table__)  # type: ignore[attr-defined]
 
     def add_record_to_outbox(session: Any, record: Any, event_id: str) -> None:
+        headers = [*record.headers, *trace_headers()]
         session.execute(
             statement,
             {
@@ -187,7 +207,7 @@ def _core_outbox() -> Iterator[None]:
                 "topic": record.topic,
                 "key": record.key,
                 "value": record.value,
-                "headers": [[name, value.decode("latin-1")] for name, value in record.headers],
+                "headers": [[name, value.decode("latin-1")] for name, value in headers],
                 "created_at": datetime.now(UTC),
             },
         )
@@ -380,7 +400,7 @@ class _Fallback(Exception):
     """The batch holds a case the set-oriented path does not take on: apply it the kit's way, per event."""
 
 
-def _billing_batch(session: Any, events: list[Any], policy: Any) -> list[dict[str, Any]]:
+def _billing_batch(session: Any, pairs: list[tuple[Any, Any]], policy: Any) -> list[dict[str, Any]]:
     """Billing's two handlers for a whole batch: three set queries, arithmetic in memory, one INSERT per table.
 
     Covers the everyday cases — a new enrolment; a cancellation of an enrolment stored earlier or earlier in the
@@ -395,6 +415,7 @@ def _billing_batch(session: Any, events: list[Any], policy: Any) -> list[dict[st
 
     from billing import domain, handlers, storage
     from billing.config import policy_reference
+    from reliability.tracing import consuming, trace_headers
     from sqlalchemy import insert, select, text
 
     from contracts import ReimbursementCalculated, TuitionInvoiced, new_event
@@ -406,7 +427,7 @@ def _billing_batch(session: Any, events: list[Any], policy: Any) -> list[dict[st
     reimbursements = storage.Reimbursement.__table__
     reimbursement_lines = storage.ReimbursementLine.__table__
     pending = storage.PendingCancellation.__table__
-    ids = sorted({event.data.enrolment_id for event in events})
+    ids = sorted({event.data.enrolment_id for _, event in pairs})
     if session.get_bind().dialect.name == "postgresql":
         # The per-enrolment advisory locks of billing's handlers, taken in one go and in a fixed order (so two
         # replicas locking overlapping batches cannot deadlock).
@@ -441,18 +462,19 @@ def _billing_batch(session: Any, events: list[Any], policy: Any) -> list[dict[st
 
     def queue(event: Any) -> None:
         record = event.to_kafka()
+        headers = [*record.headers, *trace_headers()]  # inside the event's span, as add_to_outbox does
         outbox_rows.append(
             {
                 "event_id": event.id,
                 "topic": record.topic,
                 "key": record.key,
                 "value": record.value,
-                "headers": [[name, value.decode("latin-1")] for name, value in record.headers],
+                "headers": [[name, value.decode("latin-1")] for name, value in headers],
                 "created_at": datetime.now(UTC),
             }
         )
 
-    for event in events:
+    def apply_one(event: Any) -> None:
         data = event.data
         enrolment_id = data.enrolment_id
         if event.type == "EnrolmentCreated":
@@ -525,7 +547,7 @@ def _billing_batch(session: Any, events: list[Any], policy: Any) -> list[dict[st
                         "first_cancellation_event_id": reimbursed[enrolment_id],
                     },
                 )
-                continue
+                return
             try:
                 result = domain.calculate_reimbursement(snapshots[enrolment_id], data.cancelled_at, policy)
             except domain.CancellationBeforeEnrolmentError as error:
@@ -578,6 +600,11 @@ def _billing_batch(session: Any, events: list[Any], policy: Any) -> list[dict[st
                     "rule": result.rule_id,
                 },
             )
+
+    for record, event in pairs:
+        with consuming(event.type, event.id, event.subject, record.headers):
+            apply_one(event)
+
     for table, table_rows in rows.items():  # parents before children: foreign keys are checked per statement
         if table_rows:
             session.execute(insert(table), table_rows)
@@ -615,7 +642,7 @@ def _batch_core() -> Iterator[None]:
                 if not fresh:
                     return outcome
                 policy = self._handlers["EnrolmentCreated"].keywords["policy"]
-                outbox_rows = _billing_batch(session, [event for _, event in fresh], policy)
+                outbox_rows = _billing_batch(session, fresh, policy)
                 if outbox_rows:
                     session.execute(insert(OutboxMessage.__table__), outbox_rows)  # type: ignore[attr-defined]
                 now = datetime.now(UTC)
@@ -635,7 +662,8 @@ def _batch_core() -> Iterator[None]:
                     ],
                 )
                 outcome.applied += len(fresh)
-        except (_Fallback, RejectEvent):
+        except (_Fallback, RejectEvent) as reason:
+            FALLBACKS[type(reason).__name__] += 1
             return kit_apply(self, records)
         return outcome
 
