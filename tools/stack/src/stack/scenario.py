@@ -181,6 +181,9 @@ async def run_scenario(
                 f"  {len(STUDENTS)} enrolments: {sum(s.via == 'http' for s in STUDENTS)} over HTTP, "
                 f"{sum(s.via == 'sis' for s in STUDENTS)} published by the student administration"
             )
+            # Exams come months after the cancellations: results are published once certification knows every
+            # enrolment's state, as in real life, so a cancelled student's later passes find it cancelled.
+            await _wait_until_certification_knows_enrolments(http, urls["certification"], outcome)
             await _publish_results(producer, topic_prefix, outcome)
             say(f"  {sum(len(s.results) for s in STUDENTS)} course results published by the exam administration")
         finally:
@@ -246,6 +249,19 @@ async def _publish_from_student_administration(
         )
     for event in events:
         await _send(producer, prefix, event)
+
+
+async def _wait_until_certification_knows_enrolments(http: httpx.AsyncClient, base: str, outcome: Outcome) -> None:
+    async def known() -> bool:
+        for student in STUDENTS:
+            response = await http.get(f"{base}/enrolments/{outcome.enrolment_ids[student.key]}/progress")
+            if response.status_code != 200:
+                return False
+            if student.cancelled_at and response.json()["status"] != "cancelled":
+                return False
+        return True
+
+    await wait_for(known, 90, "certification to record every enrolment and cancellation")
 
 
 async def _publish_results(producer: AIOKafkaProducer, prefix: str, outcome: Outcome) -> None:
