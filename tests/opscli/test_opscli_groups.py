@@ -135,3 +135,33 @@ async def test_replay_topic_needs_offsets_or_topics(kafka_bootstrap: str, capsys
 
     code, _ = await cli(kafka_bootstrap, prefix, "replay-topic", "--group", group)
     assert code == 2, "--to-earliest is required: the intent must be explicit"
+
+
+async def test_rebuild_progress_follows_a_group_until_it_has_caught_up(
+    kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = unique_prefix()
+    await create_topics(kafka_bootstrap, prefix)
+    topic = prefix + "enrolment.events"
+    group = prefix + "billing"
+    await _fill(kafka_bootstrap, topic, {0: 4, 1: 4, 2: 2})
+    await _commit(kafka_bootstrap, group, {TopicPartition(topic, p): 0 for p in range(3)})
+
+    async def service_catching_up() -> None:
+        # What a rebuilding service does: commit its way to the end, here in two steps.
+        await asyncio.sleep(1.5)
+        await _commit(kafka_bootstrap, group, {TopicPartition(topic, 0): 4, TopicPartition(topic, 1): 2})
+        await asyncio.sleep(1.5)
+        await _commit(kafka_bootstrap, group, {TopicPartition(topic, 1): 4, TopicPartition(topic, 2): 2})
+
+    catching_up = asyncio.create_task(service_catching_up())
+    code, output = await cli(kafka_bootstrap, prefix, "rebuild-progress", "--group", group, "--interval", "0.5")
+    await catching_up
+    assert code == 0
+    assert "0/10 events (0%)" in output
+    assert "6/10 events (60%)" in output
+    assert "10/10 events (100%), lag 0" in output and output.rstrip().endswith("caught up")
+
+    code, _ = await cli(kafka_bootstrap, prefix, "rebuild-progress", "--group", prefix + "nobody")
+    assert code == 1
+    assert "run `replay-topic` first" in capsys.readouterr().err

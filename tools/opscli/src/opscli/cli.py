@@ -122,6 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
     lag.add_argument("--json", action="store_true", help="machine-readable output")
     lag.set_defaults(handler="lag")
 
+    progress = command(
+        commands,
+        "rebuild-progress",
+        "a progress bar while a service rebuilds its state from the topics",
+        "Follow a consumer group until it has caught up with the end of its topics: the progress of a rebuild\n"
+        "(stop the service, give it an empty database, `replay-topic --group G --to-earliest`, start it, then this).",
+    )
+    progress.add_argument("--group", required=True, help="the service's consumer group, e.g. billing")
+    progress.add_argument("--interval", type=float, default=1.0, help="seconds between updates (default 1)")
+    progress.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
+    progress.set_defaults(handler="rebuild-progress")
+
     publish = command(
         commands,
         "publish-sample",
@@ -180,6 +192,8 @@ async def run(args: argparse.Namespace, out: TextIO) -> int:
         )
     if handler == "lag":
         return await groups.lag_command(bootstrap, prefix, args.group, args.json, out)
+    if handler == "rebuild-progress":
+        return await groups.rebuild_progress_command(bootstrap, prefix, args.group, args.interval, args.timeout, out)
     if handler == "publish-sample":
         if args.list:
             return samples.list_types(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -53,12 +54,9 @@ async def _committed(admin: AIOKafkaAdminClient, group: str, prefix: str) -> dic
 # --- lag -------------------------------------------------------------------------------------------------
 
 
-async def lag_command(bootstrap: str, prefix: str, group_filter: str | None, as_json: bool, out: TextIO) -> int:
+async def lag_rows(bootstrap: str, prefix: str, groups: list[str]) -> tuple[list[dict[str, Any]], dict[str, GroupInfo]]:
+    """One row per group, topic and partition the group has committed on: committed, end and lag."""
     async with admin_client(bootstrap) as admin:
-        if group_filter:
-            groups = [group_filter]
-        else:
-            groups = sorted({str(listed[0]) for listed in await admin.list_consumer_groups()})
         infos = {group: await describe_group(admin, group) for group in groups}
         committed = {group: await _committed(admin, group, prefix) for group in groups}
     rows: list[dict[str, Any]] = []
@@ -87,6 +85,16 @@ async def lag_command(bootstrap: str, prefix: str, group_filter: str | None, as_
                     "lag": max(ends[tp] - position, 0),
                 }
             )
+    return rows, infos
+
+
+async def lag_command(bootstrap: str, prefix: str, group_filter: str | None, as_json: bool, out: TextIO) -> int:
+    if group_filter:
+        groups = [group_filter]
+    else:
+        async with admin_client(bootstrap) as admin:
+            groups = sorted({str(listed[0]) for listed in await admin.list_consumer_groups()})
+    rows, infos = await lag_rows(bootstrap, prefix, groups)
     if as_json:
         dump_json(rows, out)
         return 0
@@ -167,3 +175,34 @@ async def reset_command(
             file=out,
         )
     return 0
+
+
+# --- rebuild progress ----------------------------------------------------------------------------------------
+
+
+async def rebuild_progress_command(
+    bootstrap: str, prefix: str, group: str, interval: float, give_up_after: float, out: TextIO
+) -> int:
+    """A progress bar while `group` catches up (after `replay-topic` and a start on an empty database)."""
+    rows, _ = await lag_rows(bootstrap, prefix, [group])
+    if not rows:
+        raise CommandError(f"group {group!r} has no committed offsets to follow; run `replay-topic` first")
+    start = sum(row["lag"] for row in rows)
+    deadline = asyncio.get_running_loop().time() + give_up_after
+    lag = start
+    while True:
+        done = start - lag
+        share = 1.0 if start == 0 else done / start
+        bar = "#" * round(30 * share)
+        print(f"\r{group}: [{bar:<30}] {done}/{start} events ({share:.0%}), lag {lag}  ", end="", file=out, flush=True)
+        if lag == 0:
+            print("\ncaught up", file=out)
+            return 0
+        if asyncio.get_running_loop().time() > deadline:
+            print(f"\nstill {lag} behind after {give_up_after:.0f}s", file=out)
+            return 1
+        await asyncio.sleep(interval)
+        rows, _ = await lag_rows(bootstrap, prefix, [group])
+        # Events published meanwhile raise the end offsets; count them in so the bar never runs backwards.
+        lag = sum(row["lag"] for row in rows)
+        start = max(start, done + lag)
