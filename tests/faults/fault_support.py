@@ -285,6 +285,7 @@ class PatientHttp:
         self.headers = {"Authorization": f"Bearer {token}"}
         self.deadline_s = deadline_s
         self.retries = 0
+        self.conflicts = 0  # POSTs answered 409 because an earlier attempt had committed
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         deadline = time.monotonic() + self.deadline_s
@@ -315,6 +316,7 @@ async def enrol_over_http(http: PatientHttp, base: str, plan: Planned) -> None:
     if response.status_code == 201:
         plan.enrolment_id = response.json()["id"]
     elif response.status_code == 409:
+        http.conflicts += 1
         plan.enrolment_id = response.json()["error"]["existing_enrolment_id"]
     else:
         raise AssertionError(f"enrolling {plan.student.id}: {response.status_code} {response.text}")

@@ -10,6 +10,7 @@ waiting and the comparison.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -319,11 +320,17 @@ async def _answers_health(service: ServiceProcess, within: float) -> bool:
 
 
 async def chaos_monkey(
-    stack: Stack, rng: random.Random, kills: Counter[str], enough: asyncio.Event, events: list[str]
+    stack: Stack,
+    rng: random.Random,
+    kills: Counter[str],
+    enough: asyncio.Event,
+    events: list[str],
+    enrolment_killed: asyncio.Event,
 ) -> None:
     """SIGKILL a service every 2-4 s and start it again at once, the least-killed first, until `enough` is set
     and every service died at least twice. Mostly the victim is up and working when it dies (we wait for its
-    /health, bounded); sometimes it is still starting (migrations, topic creation, joining the group)."""
+    /health, bounded); sometimes it is still starting (migrations, topic creation, joining the group).
+    `enrolment_killed` is set right after each kill of the enrolment service, while it is still down."""
     started = time.monotonic()
     while not (enough.is_set() and min(kills[name] for name in SERVICES) >= 2):
         await asyncio.sleep(rng.uniform(2, 4))
@@ -334,6 +341,9 @@ async def chaos_monkey(
             events.append(f"{victim} had exited by itself with {service.process.returncode}")
         await asyncio.to_thread(service.kill)
         kills[victim] += 1
+        if victim == "enrolment":
+            enrolment_killed.set()
+            await asyncio.sleep(0)  # let a waiting HTTP client send into the dead port
         events.append(f"{time.monotonic() - started:5.1f}s kill -9 {victim} ({'serving' if up else 'still starting'})")
         service.start()
 
@@ -353,7 +363,8 @@ async def test_kill_9_of_every_service_mid_stream_loses_and_doubles_nothing(shar
     kills: Counter[str] = Counter()
     enough = asyncio.Event()
     chaos_log: list[str] = []
-    chaos = asyncio.create_task(chaos_monkey(stack, rng, kills, enough, chaos_log))
+    enrolment_killed = asyncio.Event()
+    chaos = asyncio.create_task(chaos_monkey(stack, rng, kills, enough, chaos_log, enrolment_killed))
 
     async def student_administration() -> None:
         producer = new_producer(kafka_bootstrap)
@@ -366,7 +377,13 @@ async def test_kill_9_of_every_service_mid_stream_loses_and_doubles_nothing(shar
             await producer.stop()
 
     async def students_on_the_web() -> None:
-        for plan in over_http:
+        for n, plan in enumerate(over_http):
+            if n % 2 == 0:
+                # Every other student enrols right after the enrolment service was killed: refused connections
+                # until it is back, then the retried POST (a 409 names the enrolment if the first one committed).
+                enrolment_killed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(enrolment_killed.wait(), 20)
             await enrol_over_http(http, stack["enrolment"].base_url, plan)
             await asyncio.sleep(rng.uniform(0.5, 2.5))
 
@@ -388,10 +405,12 @@ async def test_kill_9_of_every_service_mid_stream_loses_and_doubles_nothing(shar
         stats: dict[str, int] = {}
         problems = await compare_with_oracle(stack, kafka_bootstrap, everything, stats)
     report(
-        f"kill -9 (seed {seed}): kills {dict(kills)}, {http.retries} HTTP retries, {stats['repeated']} events on "
+        f"kill -9 (seed {seed}): kills {dict(kills)}, {http.retries} HTTP retries ({http.conflicts} enrolments found "
+        f"by their 409), {stats['repeated']} events on "
         f"billing/certification.events more than once (same id), settled {settled:.1f}s after the last restart; "
         f"{summary(everything)}\n  " + "\n  ".join(chaos_log)
     )
     assert all(kills[name] >= 2 for name in SERVICES), kills
+    assert http.retries > 0, "no HTTP request met a killed enrolment service; the test did not test that"
     assert not [line for line in chaos_log if "by itself" in line], chaos_log
     assert not problems, f"seed {seed}:\n" + "\n".join(problems[:40])
