@@ -11,12 +11,10 @@ import asyncio
 import os
 import random
 import secrets
-import socket
 import time
 import uuid
 from dataclasses import dataclass
 
-import localkafka.broker
 import pytest
 from localkafka import LocalKafka
 from stack.processes import SERVICES, Stack, free_port
@@ -43,18 +41,6 @@ PRODUCER_REQUEST_TIMEOUT_S = 30
 """reliability.producer.create_producer: request_timeout_ms=30000, also how long a send waits for metadata."""
 
 
-def port_is_free_like_the_jvm(port: int, host: str = "127.0.0.1") -> bool:
-    """The JVM binds its listener with SO_REUSEADDR, so TIME_WAIT sockets of the broker's own closed connections
-    do not keep it from its old port; probe the same way."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
 @dataclass
 class Restartable:
     name: str
@@ -76,27 +62,23 @@ class Restartable:
 @pytest.fixture(scope="module")
 def restartable(tmp_path_factory):
     name = f"faults-restart-{os.getpid()}"
-    with pytest.MonkeyPatch.context() as patch:
-        # Work-around for the localkafka bug shown by test_localkafka_port_probe.py: without it the restarted
-        # broker comes back on a new port, and services configured with the old one could never reconnect.
-        patch.setattr(localkafka.broker, "port_is_free", port_is_free_like_the_jvm)
-        bootstrap = LocalKafka(name=name, fresh=True, tie_to_parent=True).start()
-        stack = Stack(
-            workdir=tmp_path_factory.mktemp("broker-restart"),
-            bootstrap=bootstrap,
-            api_token=secrets.token_urlsafe(16),
-            topic_prefix=f"rst{uuid.uuid4().hex[:6]}.",
-            ports={service: free_port() for service in SERVICES},
-        )
+    bootstrap = LocalKafka(name=name, fresh=True, tie_to_parent=True).start()
+    stack = Stack(
+        workdir=tmp_path_factory.mktemp("broker-restart"),
+        bootstrap=bootstrap,
+        api_token=secrets.token_urlsafe(16),
+        topic_prefix=f"rst{uuid.uuid4().hex[:6]}.",
+        ports={service: free_port() for service in SERVICES},
+    )
+    try:
         try:
-            try:
-                stack.start(timeout=120)
-            except Exception as error:
-                raise RuntimeError(f"the stack did not start: {error}\n{log_tails(stack)}") from error
-            yield Restartable(name, bootstrap, stack)
-        finally:
-            stack.stop()
-            LocalKafka(name=name, remove_on_stop=True).stop()
+            stack.start(timeout=120)
+        except Exception as error:
+            raise RuntimeError(f"the stack did not start: {error}\n{log_tails(stack)}") from error
+        yield Restartable(name, bootstrap, stack)
+    finally:
+        stack.stop()
+        LocalKafka(name=name, remove_on_stop=True).stop()
 
 
 async def _restart_broker(restartable: Restartable) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import socket
 
-import pytest
 from localkafka.broker import port_is_free
 
 
@@ -39,11 +38,16 @@ def test_a_listener_with_so_reuseaddr_can_take_the_port_back():
     again.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="localkafka.broker.port_is_free binds without SO_REUSEADDR, so the broker's own TIME_WAIT sockets make "
-    "its saved port look taken and a restarted named broker moves to a new port",
-)
 def test_port_is_free_ignores_time_wait_sockets_of_a_closed_listener():
     port = _time_wait_on_a_listening_port()
     assert port_is_free(port)
+
+
+def test_port_is_free_still_sees_a_listening_port():
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    try:
+        assert not port_is_free(listener.getsockname()[1])
+    finally:
+        listener.close()

@@ -62,6 +62,10 @@ def free_port(host: str = HOST) -> int:
 
 def port_is_free(port: int, host: str = HOST) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Bind as the JVM's listener does: TIME_WAIT sockets left by a stopped broker's own connections must
+        # not make its saved port look taken (a restarted named broker has to come back on the same port).
+        # A port somebody is listening on still refuses the bind.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
