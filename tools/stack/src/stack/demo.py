@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    # Explicitly: a shell that starts us in the background hands SIGINT over ignored, and Ctrl-C must still work.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         line("Starting enrolment, billing and certification ...")
         stack.start()
