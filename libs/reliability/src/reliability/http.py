@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -11,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 HealthCheck = Callable[[], Awaitable[str | None]]
@@ -92,3 +95,20 @@ def operations_router(checks: dict[str, HealthCheck]) -> APIRouter:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def database_check(engine: Engine) -> HealthCheck:
+    """Readiness of the database: a `SELECT 1` within 3 seconds."""
+
+    def ping() -> None:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    async def check() -> str | None:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(ping), 3)
+        except Exception as error:
+            return f"database unreachable: {type(error).__name__}"
+        return None
+
+    return check

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from contracts import topics as contract_topics
 from reliability.consumer import ConsumerSettings, Handler, IdempotentConsumer
-from reliability.http import HealthCheck
+from reliability.http import HealthCheck, database_check
 from reliability.outbox import OutboxRelay, RelaySettings
 from reliability.producer import create_producer
 from reliability.settings import ServiceSettings
@@ -82,18 +81,7 @@ class ServiceRuntime:
             )
 
     def health_checks(self) -> dict[str, HealthCheck]:
-        return {"database": self._check_database, "kafka": self._check_kafka}
-
-    async def _check_database(self) -> str | None:
-        def ping() -> None:
-            with self.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-
-        try:
-            await asyncio.wait_for(asyncio.to_thread(ping), 3)
-        except Exception as error:
-            return f"database unreachable: {type(error).__name__}"
-        return None
+        return {"database": database_check(self.engine), "kafka": self._check_kafka}
 
     async def _check_kafka(self) -> str | None:
         if self.producer is None:

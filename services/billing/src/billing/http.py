@@ -7,7 +7,6 @@ bearer token; /health, /metrics and the OpenAPI document (/docs, /openapi.json) 
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from collections.abc import Iterable
@@ -18,9 +17,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from reliability.http import HealthCheck, install_error_handlers, operations_router, token_protected
+from reliability.http import database_check, install_error_handlers, operations_router, token_protected
 from reliability.runtime import ServiceRuntime
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -124,7 +122,7 @@ def create_app(settings: BillingSettings, engine: Engine, runtime: ServiceRuntim
         ),
     )
     install_error_handlers(app)
-    checks = runtime.health_checks() if runtime is not None else {"database": _database_check(engine)}
+    checks = runtime.health_checks() if runtime is not None else {"database": database_check(engine)}
     app.include_router(operations_router(checks))
     app.include_router(_billing_router(engine, settings))
     return app
@@ -338,18 +336,3 @@ def _spreadsheet_safe(value: str) -> str:
     # Ids come from other systems; one starting with '=' or '+' would run as a formula in the finance office's
     # spreadsheet. Amounts and dates never start with these characters.
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-def _database_check(engine: Engine) -> HealthCheck:
-    async def check() -> str | None:
-        def ping() -> None:
-            with engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-
-        try:
-            await asyncio.wait_for(asyncio.to_thread(ping), 3)
-        except Exception as error:
-            return f"database unreachable: {type(error).__name__}"
-        return None
-
-    return check

@@ -26,9 +26,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from reliability.database import transaction
-from reliability.http import HealthCheck, install_error_handlers, operations_router, token_protected
+from reliability.http import database_check, install_error_handlers, operations_router, token_protected
 from reliability.runtime import ServiceRuntime, notify_relay
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -489,23 +488,6 @@ def _json(document: Any, media_type: str, headers: dict[str, str]) -> Response:
 @cache
 def _asset(name: str) -> str:
     return resources.files("certification").joinpath("web").joinpath(name).read_text("utf-8")
-
-
-def database_check(engine: Engine) -> HealthCheck:
-    """Readiness of the database alone, for an app built without a runtime (tests, tools)."""
-
-    def ping() -> None:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-
-    async def check() -> str | None:
-        try:
-            await run_in_threadpool(ping)
-        except Exception as error:
-            return f"database unreachable: {type(error).__name__}"
-        return None
-
-    return check
 
 
 __all__ = ["RevocationRequest", "VerificationOut", "create_app"]

@@ -21,9 +21,8 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
 from reliability.database import transaction
-from reliability.http import HealthCheck, install_error_handlers, operations_router, token_protected
+from reliability.http import database_check, install_error_handlers, operations_router, token_protected
 from reliability.runtime import ServiceRuntime, notify_relay
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -415,23 +414,6 @@ def _enrol(engine: Engine, catalogue: Catalogue, command: EnrolCommand) -> Store
 def _cancel(engine: Engine, enrolment_id: str, cancelled_at: datetime, reason: str | None) -> service.CancelOutcome:
     with transaction(engine) as session:
         return service.cancel(session, enrolment_id, cancelled_at, reason)
-
-
-def database_check(engine: Engine) -> HealthCheck:
-    """Readiness of the database alone, for an app built without a runtime (tests, tools)."""
-
-    def ping() -> None:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-
-    async def check() -> str | None:
-        try:
-            await run_in_threadpool(ping)
-        except Exception as error:
-            return f"database unreachable: {type(error).__name__}"
-        return None
-
-    return check
 
 
 # --- mapping to response bodies ----------------------------------------------------------------------------
