@@ -669,3 +669,40 @@ def _batch_core() -> Iterator[None]:
 
     with patched(IdempotentConsumer, "_apply_batch", apply):
         yield
+
+
+# --- instruments --------------------------------------------------------------------------------------------------
+
+RELAY_WAITS: dict[str, list[float]] = {}
+"""Seconds each relay database write took (lease renewal, marking rows published), filled by `relay-waits`."""
+
+
+@experiment("relay-waits")
+def _relay_waits() -> Iterator[None]:
+    """Changes nothing; records how long the relay's two writes per cycle take (on SQLite: waiting for the lock
+    the consumer's transaction holds)."""
+    import time
+
+    from reliability import outbox
+    from reliability.outbox import OutboxRelay
+
+    kit_lease = outbox.try_acquire_lease
+    kit_mark = OutboxRelay._mark_published
+
+    def lease(*args: Any, **kwargs: Any) -> bool:
+        started = time.perf_counter()
+        try:
+            return kit_lease(*args, **kwargs)
+        finally:
+            RELAY_WAITS.setdefault("lease renewal", []).append(time.perf_counter() - started)
+
+    def mark(self: Any, ids: list[int]) -> None:
+        started = time.perf_counter()
+        try:
+            kit_mark(self, ids)
+        finally:
+            RELAY_WAITS.setdefault("mark published", []).append(time.perf_counter() - started)
+
+    RELAY_WAITS.clear()
+    with patched(outbox, "try_acquire_lease", lease), patched(OutboxRelay, "_mark_published", mark):
+        yield
