@@ -185,6 +185,44 @@ def floor(events: int) -> dict[str, float]:
     return {"decode": decode / events * 1e6, "domain and output event": rest / events * 1e6}
 
 
+_PROFILE_GROUPS = {
+    # (file suffix, function name) -> group; cumulative times, so groups overlap where calls nest.
+    "ORM flush (unit of work)": [("sqlalchemy/orm/session.py", "flush")],
+    "ORM get by primary key": [("sqlalchemy/orm/session.py", "get")],
+    "ORM/Core statements via Session.execute": [("sqlalchemy/orm/session.py", "execute")],
+    "savepoint begin": [("sqlalchemy/orm/session.py", "begin_nested")],
+    "building SQLModel objects": [("sqlmodel/main.py", "__init__")],
+    "SQLite executing statements": [("~", "<method 'execute' of 'sqlite3.Cursor' objects>"),
+                                    ("~", "<method 'executemany' of 'sqlite3.Cursor' objects>")],
+    "decode + validate input (contract)": [("contracts/envelope.py", "decode_event")],
+    "build + validate output (contract)": [("contracts/envelope.py", "new_event"), ("contracts/envelope.py", "to_kafka")],
+    "pricing (domain)": [("billing/domain/tuition.py", "compute_invoice"),
+                         ("billing/domain/reimbursement.py", "calculate_reimbursement")],
+}  # fmt: skip
+
+
+def profile(database_url: str, variant: Sequence[str], events: int, batch: int) -> None:
+    """cProfile one run of the database step and print the cumulative share of each group of functions."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    measure(database_url, variant, events, batch)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    total = next(v[3] for (f, _, name), v in stats.items() if f.endswith("apply_micro.py") and name == "measure")
+    print(
+        f"cProfile of {'+'.join(variant) or 'kit'}, {events} events: {total:.1f}s under the profiler (cumulative shares overlap)"
+    )
+    for group, functions in _PROFILE_GROUPS.items():
+        seconds = sum(
+            v[3] for (f, _, name), v in stats.items() if any(f.endswith(s) and name == n for s, n in functions)
+        )
+        calls = sum(v[1] for (f, _, name), v in stats.items() if any(f.endswith(s) and name == n for s, n in functions))
+        print(f"  {group:<42} {100 * seconds / total:5.1f} %   {calls / events:5.2f} calls/event")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.apply_micro", description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=6000)
@@ -193,6 +231,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument(
         "--experiment", default="", help=f"variants besides the kit: {', '.join([*exp.EXPERIMENTS, *exp.ALIASES])}"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile each variant once and print where the time goes"
     )
     parser.add_argument("--floor", action="store_true", help="also measure the per-event work without any database")
     parser.add_argument(
@@ -207,6 +248,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         try:
             if args.verify:
                 verify(databases, variants, args.events, args.batch)
+            if args.profile:
+                for variant in variants:
+                    profile(databases.new("profile"), variant, args.events, args.batch)
             results: dict[str, list[tuple[float, float]]] = {}
             for _ in range(args.repeats):  # interleaved, so background load hits every variant alike
                 for variant in variants:

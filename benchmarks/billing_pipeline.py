@@ -116,6 +116,12 @@ class Bench:
     databases: Databases
     run_id: str
     experiments: tuple[str, ...] = ()
+    seed: str = ""
+    """Names the input's enrolments and events; the same seed gives the same input, so the digests of two runs
+    (say, before and after a kit change) can be compared."""
+
+    def __post_init__(self) -> None:
+        self.seed = self.seed or self.run_id
 
     def prefix(self, label: str) -> str:
         return f"bench-{self.run_id}-{label}-"
@@ -265,7 +271,7 @@ async def throughput_section(
 ) -> dict[str, Any]:
     prefix = bench.prefix("tp")
     await bench.topics_for(prefix)
-    prefill = await workload.prefill(bench.bootstrap, prefix + topics.ENROLMENT_EVENTS, bench.run_id, events)
+    prefill = await workload.prefill(bench.bootstrap, prefix + topics.ENROLMENT_EVENTS, bench.seed, events)
     print(f"prefilled {events} events in {prefill:.1f}s ({events / prefill:.0f}/s)", flush=True)
     limit = max(120.0, events / 50)
     runs: dict[str, list[RunResult]] = {}
@@ -620,6 +626,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--profile", action="store_true", help="also profile one billing run per variant (pyinstrument)"
     )
     parser.add_argument("--profile-events", type=int, default=4000)
+    parser.add_argument("--seed", default="", help="fixed input (enrolment and event ids) for comparing runs")
     parser.add_argument("--only-experiments", action="store_true", help="do not run the unchanged kit in throughput")
     return parser.parse_args(argv)
 
@@ -638,7 +645,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
         report["database"] = databases.describe()
         offsets = workload.Offsets(bootstrap, PARTITIONS)
         await offsets.start()
-        bench = Bench(bootstrap, offsets, databases, run_id)
+        bench = Bench(bootstrap, offsets, databases, run_id, seed=args.seed)
         try:
             if "throughput" not in skip:
                 report["throughput"] = await throughput_section(bench, args.events, args.repeats, variants)
