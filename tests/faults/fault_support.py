@@ -25,6 +25,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from opscli.kafka import admin_client, log_bounds, reader, topology
 from stack import oracle
 from stack.processes import SERVICES, Stack
+from stack.scenario import EXAMS, STUDENT_ADMINISTRATION, YEAR
 
 from contracts import (
     CloudEvent,
@@ -39,10 +40,6 @@ from contracts import (
     new_event,
 )
 from contracts import topics as contract
-
-YEAR = "2026-2027"
-STUDENT_ADMINISTRATION = "/campus/student-administration"
-EXAMS = "/campus/exam-administration"
 
 # Cancellation instants over every window of the policy, the edges in Brussels time included: the oracle, not
 # this list, says which window each falls in.
