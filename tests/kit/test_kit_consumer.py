@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -182,6 +183,61 @@ async def test_a_handler_that_keeps_failing_dead_letters_only_its_own_event(
     assert len(dead) == 1
     reason = dict(dead[0].headers)["dlq-reason"].decode()
     assert "handler failed 3 times" in reason and "KeyError" in reason
+
+
+async def test_a_rebalance_in_the_middle_of_a_batch_leaves_the_consumer_running(
+    kafka_bootstrap, prefix, producer, database_url
+):
+    """A second replica joins while the first is still applying a batch that spans every partition.
+
+    The first loses partitions it has fetched records of; it must carry on (it once crashed reporting lag for a
+    partition it no longer owned) and, between the two, every event is applied exactly once.
+    """
+    engine = make_engine(database_url)
+    events = [cancellation(f"enr-{n}") for n in range(30)]  # thirty keys: every one of the three partitions
+    await publish(producer, prefix, events)
+    second_has_partitions = threading.Event()
+
+    def held_until_the_second_replica_has_partitions(session, event):
+        second_has_partitions.wait(timeout=30)  # handlers run in a worker thread: the event loop goes on
+        record_cancellation(session, event)
+
+    first = consumer_for(
+        kafka_bootstrap, prefix, engine, producer, handler=held_until_the_second_replica_has_partitions
+    )
+    second = consumer_for(kafka_bootstrap, prefix, engine, producer)
+    first_task = asyncio.create_task(first.run())
+    second_task: asyncio.Task[None] | None = None
+    try:
+        async with asyncio.timeout(60):
+            await first.ready.wait()
+            while not first._consumer or len(first._consumer.assignment()) < 3:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # let the first fetch reach the held handler
+            second_task = asyncio.create_task(second.run())
+            await second.ready.wait()
+            while not second._consumer or not second._consumer.assignment():
+                await asyncio.sleep(0.05)
+            lost = {tp.partition for tp in second._consumer.assignment()}
+            second_has_partitions.set()
+            while sum(applied_counts(engine).values()) < len(events):
+                for task in (first_task, second_task):
+                    if task.done():
+                        task.result()  # a replica that stopped fails the test with its own error
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.0)  # the first replica reports lag after its batch: give a crash time to show
+        assert not first_task.done(), first_task.exception() if first_task.done() else None
+        assert lost and lost != {0, 1, 2}
+        assert applied_counts(engine) == {event.id: 1 for event in events}
+    finally:
+        second_has_partitions.set()
+        first.stop()
+        second.stop()
+        await asyncio.gather(
+            asyncio.wait_for(first_task, 15),
+            *([asyncio.wait_for(second_task, 15)] if second_task else []),
+            return_exceptions=True,
+        )
 
 
 def test_the_catalogue_topic_is_compacted_under_any_prefix():

@@ -270,7 +270,12 @@ class IdempotentConsumer:
         metrics.EVENTS_DEAD_LETTERED.labels(self.settings.name).inc()
 
     def _report_lag(self, consumer: AIOKafkaConsumer, batches: Mapping[TopicPartition, list[Record]]) -> None:
+        assigned = consumer.assignment()
         for partition in batches:
+            if partition not in assigned:
+                # Revoked while the batch was applied: aiokafka asserts on a highwater it no longer tracks, and
+                # a metric must never stop the consumer.
+                continue
             highwater = consumer.highwater(partition)
             if highwater is None:
                 continue
