@@ -25,7 +25,7 @@ def test_an_enrolment_arriving_while_its_cancellation_is_being_stored_settles_it
     def replica_a() -> None:
         try:
             with transaction(engine) as session:
-                handlers.on_enrolment_cancelled(session, cancellation, policy=uantwerp_en)
+                handlers.apply_event(session, cancellation, policy=uantwerp_en)
                 cancellation_stored.set()
                 threading.Event().wait(0.5)  # still uncommitted while replica B handles the enrolment
         except BaseException as error:
@@ -36,7 +36,7 @@ def test_an_enrolment_arriving_while_its_cancellation_is_being_stored_settles_it
         cancellation_stored.wait(10)
         try:
             with transaction(engine) as session:
-                handlers.on_enrolment_created(session, creation, policy=uantwerp_en)
+                handlers.apply_event(session, creation, policy=uantwerp_en)
         except BaseException as error:
             errors.append(error)
 

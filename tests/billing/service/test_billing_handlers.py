@@ -38,11 +38,11 @@ def apply(engine, handler, event, policy):
 
 
 def create(engine, policy, event):
-    apply(engine, handlers.on_enrolment_created, event, policy)
+    apply(engine, handlers.apply_event, event, policy)
 
 
 def cancel(engine, policy, event):
-    apply(engine, handlers.on_enrolment_cancelled, event, policy)
+    apply(engine, handlers.apply_event, event, policy)
 
 
 def test_enrolment_created_stores_and_announces_the_invoice(engine, uantwerp_en):

@@ -28,13 +28,13 @@ async def client(engine, uantwerp_en):
             enrolment_created("enr-2"),
             enrolment_created("enr-3", academic_year="2027-2028", enrolled_at=brussels(2027, 6, 1, 9)),
         ):
-            handlers.on_enrolment_created(session, event, policy=uantwerp_en)
+            handlers.apply_event(session, event, policy=uantwerp_en)
         for event in (
             enrolment_cancelled("enr-1", brussels(2027, 2, 1, 12), event_id="cancel-1"),
             enrolment_cancelled("enr-3", brussels(2027, 7, 1, 12), event_id="cancel-3"),
             enrolment_cancelled("enr-9", brussels(2026, 10, 1, 12), event_id="cancel-9"),
         ):
-            handlers.on_enrolment_cancelled(session, event, policy=uantwerp_en)
+            handlers.apply_event(session, event, policy=uantwerp_en)
     settings = BillingSettings(api_tokens=[TOKEN, "another-token"], database_url="sqlite://")
     app = create_app(settings, engine)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://billing") as client:

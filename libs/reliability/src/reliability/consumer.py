@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 from contracts.topics import dead_letter_topic
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, col
@@ -37,6 +37,15 @@ log = logging.getLogger(__name__)
 Record: TypeAlias = ConsumerRecord
 Handler = Callable[[Session, CloudEvent[Any]], None]
 """Applies one event inside the caller's transaction: load, call the domain, write state and outbox rows."""
+BatchHandler = Callable[[Session, Sequence[tuple[Record, CloudEvent[Any]]]], None]
+"""Optional fast path: applies a partition's batch of new events, in order, in the caller's transaction (e.g. with
+one query per table and one INSERT per table). It opens each event's trace span itself (`tracing.consuming`).
+A RejectEvent from it makes the kit undo the batch and apply it again one event at a time through the
+per-event handlers, so only the rejected event is dead-lettered: both must implement the same rules."""
+
+
+class _ApplyPerEvent(Exception):
+    """The fast attempt at a batch was undone; apply it again event by event, a savepoint each."""
 
 
 class RejectEvent(Exception):
@@ -100,11 +109,13 @@ class IdempotentConsumer:
         producer: AIOKafkaProducer,
         after_commit: Callable[[], None] | None = None,
         after_database_commit: Callable[[Sequence[Record]], None] | None = None,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         """`after_database_commit` runs between the database commit and the offset commit: a fault-injection seam."""
         self.settings = settings
         self._engine = engine
         self._handlers = dict(handlers)
+        self._batch_handler = batch_handler
         self._producer = producer
         self._after_commit = after_commit
         self._after_database_commit = after_database_commit
@@ -220,31 +231,71 @@ class IdempotentConsumer:
                 outcome.skipped += 1  # a contract type this service has no interest in
         if not decoded:
             return outcome
+        try:
+            return self._apply_decoded(decoded, outcome, per_event=False)
+        except _ApplyPerEvent:
+            # Rare: a rejected event. Its writes are mixed with the batch's, so the whole transaction was rolled
+            # back; apply the batch again with a savepoint per event, so that only the rejected event's writes
+            # are undone.
+            return self._apply_decoded(decoded, outcome, per_event=True)
+
+    def _apply_decoded(
+        self, decoded: list[tuple[Record, CloudEvent[EventPayload]]], decoding: BatchOutcome, *, per_event: bool
+    ) -> BatchOutcome:
+        """One transaction for the batch. Fast attempt (per_event=False): the batch handler if there is one, else
+        the handlers without savepoints — a savepoint per event cost a fifth of billing's time. Either way the
+        processed-event identities go in as one multi-row INSERT."""
+        outcome = BatchOutcome(dead_letters=list(decoding.dead_letters), skipped=decoding.skipped)
+        applied: list[tuple[Record, CloudEvent[EventPayload]]] = []
         with transaction(self._engine) as session:
             seen = self._already_processed(session, [event for _, event in decoded])
-            for record, event in decoded:
-                if event.identity in seen:
-                    outcome.skipped += 1
-                    continue
+            if self._batch_handler is not None and not per_event:
+                for record, event in decoded:
+                    if event.identity in seen:
+                        outcome.skipped += 1  # applied before, or twice in this batch
+                    else:
+                        seen.add(event.identity)
+                        applied.append((record, event))
                 try:
-                    with consuming(event.type, event.id, event.subject, record.headers), session.begin_nested():
-                        self._handlers[event.type](session, event)
-                except RejectEvent as rejected:
-                    outcome.dead_letters.append((record, rejected.reason))
-                    continue
-                session.add(
-                    ProcessedEvent(
-                        consumer=self.settings.name,
-                        source=event.source,
-                        event_id=event.id,
-                        topic=record.topic,
-                        partition=record.partition,
-                        offset=record.offset,
-                        processed_at=datetime.now(UTC),
-                    )
-                )
-                seen.add(event.identity)
-                outcome.applied += 1
+                    if applied:
+                        self._batch_handler(session, applied)
+                except RejectEvent as reason:
+                    raise _ApplyPerEvent from reason
+            else:
+                for record, event in decoded:
+                    if event.identity in seen:
+                        outcome.skipped += 1
+                        continue
+                    try:
+                        with consuming(event.type, event.id, event.subject, record.headers):
+                            if per_event:
+                                with session.begin_nested():
+                                    self._handlers[event.type](session, event)
+                            else:
+                                self._handlers[event.type](session, event)
+                    except RejectEvent as rejected:
+                        if not per_event:
+                            raise _ApplyPerEvent from rejected
+                        outcome.dead_letters.append((record, rejected.reason))
+                        continue
+                    seen.add(event.identity)
+                    applied.append((record, event))
+            now = datetime.now(UTC)
+            processed = [
+                {
+                    "consumer": self.settings.name,
+                    "source": event.source,
+                    "event_id": event.id,
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "processed_at": now,
+                }
+                for record, event in applied
+            ]
+            if processed:
+                session.execute(insert(ProcessedEvent.__table__), processed)  # type: ignore[attr-defined]
+            outcome.applied = len(processed)
         return outcome
 
     def _already_processed(self, session: Session, events: list[CloudEvent[EventPayload]]) -> set[tuple[str, str]]:

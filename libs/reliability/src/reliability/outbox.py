@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -35,18 +35,29 @@ def add_to_outbox(session: Session, event: CloudEvent[EventPayload]) -> None:
 
 
 def add_record_to_outbox(session: Session, record: KafkaRecord, event_id: str) -> None:
+    # A Core INSERT at once rather than an ORM object: the unit of work's flush of these rows was a sixth of a
+    # consumer's time. Executed in the caller's transaction (and savepoint), so it commits or rolls back with it.
+    session.execute(insert(OutboxMessage.__table__), outbox_row(record, event_id))  # type: ignore[attr-defined]
+
+
+def outbox_row(record: KafkaRecord, event_id: str) -> dict[str, object]:
+    """The outbox row of one record, for callers inserting many at once (`add_rows_to_outbox`)."""
     # The trace context of the change travels with its event, so the consumer's work joins the same trace.
     headers = [*record.headers, *trace_headers()]
-    session.add(
-        OutboxMessage(
-            event_id=event_id,
-            topic=record.topic,
-            key=record.key,
-            value=record.value,
-            headers=[[name, value.decode("latin-1")] for name, value in headers],
-            created_at=datetime.now(UTC),
-        )
-    )
+    return {
+        "event_id": event_id,
+        "topic": record.topic,
+        "key": record.key,
+        "value": record.value,
+        "headers": [[name, value.decode("latin-1")] for name, value in headers],
+        "created_at": datetime.now(UTC),
+    }
+
+
+def add_rows_to_outbox(session: Session, rows: list[dict[str, object]]) -> None:
+    """Queue many events with one multi-row INSERT; ids, hence publishing order, follow the order of `rows`."""
+    if rows:
+        session.execute(insert(OutboxMessage.__table__), rows)  # type: ignore[attr-defined]
 
 
 @dataclass

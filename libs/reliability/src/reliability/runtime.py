@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from contracts import topics as contract_topics
-from reliability.consumer import ConsumerSettings, Handler, IdempotentConsumer
+from reliability.consumer import BatchHandler, ConsumerSettings, Handler, IdempotentConsumer
 from reliability.http import HealthCheck, database_check
 from reliability.outbox import OutboxRelay, RelaySettings
 from reliability.producer import create_producer
@@ -38,6 +38,8 @@ class ServiceRuntime:
     engine: Engine
     consumes: Sequence[str] = ()
     handlers: Mapping[str, Handler] = field(default_factory=dict)
+    batch_handler: BatchHandler | None = None
+    """Optional fast path over whole batches; the per-event `handlers` stay the reference and the fallback."""
     producer: AIOKafkaProducer | None = None
     relay: OutboxRelay | None = None
     consumer: IdempotentConsumer | None = None
@@ -78,6 +80,7 @@ class ServiceRuntime:
                 self.handlers,
                 self.producer,
                 after_commit=self.relay.notify,
+                batch_handler=self.batch_handler,
             )
 
     def health_checks(self) -> dict[str, HealthCheck]:

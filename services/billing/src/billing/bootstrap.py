@@ -12,7 +12,7 @@ from reliability.runtime import ServiceRuntime
 from sqlalchemy.engine import make_url
 
 from billing.config import BillingSettings, active_policy, policy_reference
-from billing.handlers import handlers_for
+from billing.handlers import batch_handler_for, handlers_for
 from billing.http import create_app
 from contracts import topics
 
@@ -34,6 +34,7 @@ def build(settings: BillingSettings) -> tuple[FastAPI, ServiceRuntime]:
         engine=engine,
         consumes=[topics.ENROLMENT_EVENTS],
         handlers=handlers_for(policy),
+        batch_handler=batch_handler_for(policy),
     )
     log.info("billing configured", extra={"policy": policy_reference(policy), "topic_prefix": settings.topic_prefix})
     return create_app(settings, engine, runtime), runtime
