@@ -31,6 +31,7 @@ def stack(kafka_bootstrap, tmp_path):
     try:
         stack.start()
         yield stack
+        stack.assert_running()  # a service that crashed mid-test fails it, with the end of its log
     finally:
         stack.stop()
 

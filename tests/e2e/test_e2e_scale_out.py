@@ -46,6 +46,8 @@ def replicas(kafka_bootstrap, tmp_path, new_postgres_database):
         for stack in pair:
             stack.start()
         yield pair
+        for stack in pair:
+            stack.assert_running()  # a replica that crashed mid-test fails it, with the end of its log
     finally:
         for stack in pair:
             stack.stop()

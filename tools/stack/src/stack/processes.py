@@ -91,6 +91,13 @@ class ServiceProcess:
             self.process.kill()
             return self.process.wait()
 
+    def exit_report(self) -> str | None:
+        """None while running (or never started); else its exit code and the end of its log."""
+        if self.process is None or self.process.poll() is None:
+            return None
+        tail = self.log_path.read_text(errors="replace").splitlines()[-30:]
+        return f"{self.name} exited with {self.process.returncode}; end of {self.log_path}:\n" + "\n".join(tail)
+
     def kill(self) -> None:
         """kill -9: no cleanup at all, as when a machine dies."""
         if self.process is not None and self.process.poll() is None:
@@ -155,6 +162,13 @@ class Stack:
             service.start()
         for service in self.services.values():
             service.wait_healthy(timeout)
+
+    def assert_running(self) -> None:
+        """Fail with the end of its log if a service exited on its own: a crash must not pass unnoticed, nor
+        surface only as a refused connection."""
+        reports = [report for service in self.services.values() if (report := service.exit_report())]
+        if reports:
+            raise AssertionError("\n\n".join(reports))
 
     def stop(self) -> None:
         for name in reversed(SERVICES):
