@@ -1,22 +1,22 @@
 """The consumer's database step alone: `IdempotentConsumer._apply_batch` on ready records, no Kafka.
 
     uv run python -m benchmarks.apply_micro [--events 6000] [--batch 500] [--database sqlite|postgres]
-        [--experiment NAME[+NAME],...] [--repeats 3]
+        [--experiment NAME[+NAME],...] [--repeats 3] [--verify] [--floor] [--profile]
 
-Isolates what billing does per event (decode, handler, savepoint, processed-event row, commit) from Kafka, and
+Isolates what billing does per event (decode, batch handler, processed-event rows, commit) from Kafka, and
 reports CPU time per event, which a busy shared machine disturbs far less than wall time.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import statistics
 import tempfile
 import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 from billing.bootstrap import build
@@ -30,9 +30,9 @@ from contracts import topics
 
 
 def records(run: str, events: int, topic: str, anomalies: bool = False) -> list[ConsumerRecord]:
-    """Created then cancelled per enrolment; with `anomalies`, also the cases the fast paths must hand back:
-    every 7th cancellation arrives first (it waits), every 11th enrolment is announced twice under a new id,
-    every 13th cancellation is redelivered (same id)."""
+    """Created then cancelled per enrolment; with `anomalies`, also the cases the batch handler must settle
+    like the per-event path: every 7th cancellation arrives first (it waits), every 11th enrolment is announced
+    twice under a new id, every 13th cancellation is redelivered (same id)."""
     values: list[tuple[bytes, bytes]] = []
     for index, (key, created, cancelled) in enumerate(workload.pairs(run, events // 2)):
         if anomalies and index % 7 == 0:
@@ -80,14 +80,6 @@ def snapshot(database_url: str) -> dict[str, list[tuple[object, ...]]]:
     return out
 
 
-def _batch_handler(runtime: object) -> dict[str, object]:
-    """The service's batch handler, once the kit has that parameter (to measure a kit with the change applied)."""
-    handler = getattr(runtime, "batch_handler", None)
-    if handler is None or "batch_handler" not in inspect.signature(IdempotentConsumer.__init__).parameters:
-        return {}
-    return {"batch_handler": handler}
-
-
 def measure(
     database_url: str, variant: Sequence[str], events: int, batch: int, run: str | None = None, anomalies: bool = False
 ) -> tuple[float, float]:
@@ -102,8 +94,8 @@ def measure(
             ),
             runtime.engine,
             runtime.handlers,
-            producer=None,  # type: ignore[arg-type]  # no dead letters in this workload
-            **_batch_handler(runtime),
+            producer=None,  # no dead letters in this workload
+            batch_handler=runtime.batch_handler,
         )  # fmt: skip
         items = records(run or uuid.uuid4().hex[:8], events, prefix + topics.ENROLMENT_EVENTS, anomalies)
         cpu, wall = time.process_time(), time.perf_counter()
@@ -127,7 +119,6 @@ def verify_one(
     reference = None
     for variant in variants:
         url = databases.new("verify")
-        exp.FALLBACKS.clear()
         measure(url, variant, events, batch, run=run, anomalies=anomalies)
         state = snapshot(url)
         if reference is None:
@@ -137,8 +128,7 @@ def verify_one(
         differing = [table for table in reference if reference[table] != state.get(table)]
         print(
             f"verify {name}{' with anomalies' if anomalies else ''}: "
-            + (f"DIFFERS in {differing}" if differing else "same rows and outbox bytes as the kit")
-            + (f" ({sum(exp.FALLBACKS.values())} batches fell back to the per-event path)" if exp.FALLBACKS else "")
+            + (f"DIFFERS in {differing}" if differing else "same rows and outbox bytes as the kit's batch path")
         )
 
 
@@ -158,14 +148,14 @@ def floor(events: int) -> dict[str, float]:
     decoded = [decode_event(record.value, key=record.key) for record in items]
     decode = time.process_time() - started
     started = time.process_time()
-    snapshots: dict[str, object] = {}
+    snapshots: dict[str, domain.EnrolmentSnapshot] = {}
     for event in decoded:
-        data = event.data
+        data: Any = event.data
         if event.type == "EnrolmentCreated":
             snapshot = handlers._snapshot_from_event(data)
             invoice = domain.compute_invoice(snapshot)
             snapshots[data.enrolment_id] = snapshot
-            payload: object = TuitionInvoiced(
+            payload: TuitionInvoiced | ReimbursementCalculated = TuitionInvoiced(
                 enrolment_id=data.enrolment_id, student_id=data.student.id,
                 microcredential_id=data.microcredential.id, academic_year=invoice.academic_year,
                 currency=invoice.currency,
@@ -180,29 +170,35 @@ def floor(events: int) -> dict[str, float]:
                 lines=[handlers._semester_amount(x.semester, x.credits, x.refunded) for x in result.lines],
                 fixed_fee=result.fixed_fee, total=result.total,
             )  # fmt: skip
-        new_event(payload, source=handlers.SOURCE, time=event.time.astimezone(UTC)).to_kafka()  # type: ignore[type-var]
+        new_event(payload, source=handlers.SOURCE, time=event.time.astimezone(UTC)).to_kafka()
     rest = time.process_time() - started
     return {"decode": decode / events * 1e6, "domain and output event": rest / events * 1e6}
 
 
 _PROFILE_GROUPS = {
-    # (file suffix, function name) -> group; cumulative times, so groups overlap where calls nest.
-    "ORM flush (unit of work)": [("sqlalchemy/orm/session.py", "flush")],
-    "ORM get by primary key": [("sqlalchemy/orm/session.py", "get")],
-    "ORM/Core statements via Session.execute": [("sqlalchemy/orm/session.py", "execute")],
-    "savepoint begin": [("sqlalchemy/orm/session.py", "begin_nested")],
-    "building SQLModel objects": [("sqlmodel/main.py", "__init__")],
-    "SQLite executing statements": [("~", "<method 'execute' of 'sqlite3.Cursor' objects>"),
-                                    ("~", "<method 'executemany' of 'sqlite3.Cursor' objects>")],
+    # group -> (file suffix, function name); cumulative times, so groups overlap where calls nest.
     "decode + validate input (contract)": [("contracts/envelope.py", "decode_event")],
-    "build + validate output (contract)": [("contracts/envelope.py", "new_event"), ("contracts/envelope.py", "to_kafka")],
-    "pricing (domain)": [("billing/domain/tuition.py", "compute_invoice"),
-                         ("billing/domain/reimbursement.py", "calculate_reimbursement")],
+    "processed-event check (SELECT)": [("reliability/consumer.py", "_already_processed")],
+    "billing: load (locks + 3 SELECTs)": [("billing/handlers.py", "load")],
+    "billing: apply the events in memory": [("billing/handlers.py", "apply")],
+    "  pricing (domain)": [("billing/domain/tuition.py", "compute_invoice"),
+                           ("billing/domain/reimbursement.py", "calculate_reimbursement")],
+    "  build + validate output (contract)": [("contracts/envelope.py", "new_event")],
+    "  serialise output (to_kafka)": [("contracts/envelope.py", "to_kafka")],
+    "  outbox row (headers, trace context)": [("reliability/outbox.py", "outbox_row")],
+    "  trace span per event (consuming)": [("reliability/tracing.py", "consuming")],
+    "billing: write (one INSERT per table + outbox)": [("billing/handlers.py", "write")],
+    "all statements via Session.execute": [("sqlalchemy/orm/session.py", "execute")],
+    "  driver executing (sqlite3 / psycopg)": [("~", "<method 'execute' of 'sqlite3.Cursor' objects>"),
+                                               ("~", "<method 'executemany' of 'sqlite3.Cursor' objects>"),
+                                               ("psycopg/cursor.py", "execute"), ("psycopg/cursor.py", "executemany")],
+    "commit": [("sqlalchemy/orm/session.py", "commit")],
 }  # fmt: skip
 
 
-def profile(database_url: str, variant: Sequence[str], events: int, batch: int) -> None:
-    """cProfile one run of the database step and print the cumulative share of each group of functions."""
+def profile(database_url: str, variant: Sequence[str], events: int, batch: int, top: int = 15) -> None:
+    """cProfile one run of the database step: the cumulative share and µs per event of each group of functions,
+    then the functions with the most time of their own (µs are inflated by the profiler's overhead)."""
     import cProfile
     import pstats
 
@@ -213,14 +209,19 @@ def profile(database_url: str, variant: Sequence[str], events: int, batch: int) 
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     total = next(v[3] for (f, _, name), v in stats.items() if f.endswith("apply_micro.py") and name == "measure")
     print(
-        f"cProfile of {'+'.join(variant) or 'kit'}, {events} events: {total:.1f}s under the profiler (cumulative shares overlap)"
+        f"cProfile of {'+'.join(variant) or 'kit'}, {events} events: {total:.1f}s under the profiler, "
+        f"{total / events * 1e6:.0f} µs/event (cumulative shares overlap)"
     )
     for group, functions in _PROFILE_GROUPS.items():
-        seconds = sum(
-            v[3] for (f, _, name), v in stats.items() if any(f.endswith(s) and name == n for s, n in functions)
-        )
-        calls = sum(v[1] for (f, _, name), v in stats.items() if any(f.endswith(s) and name == n for s, n in functions))
-        print(f"  {group:<42} {100 * seconds / total:5.1f} %   {calls / events:5.2f} calls/event")
+        chosen = [v for (f, _, name), v in stats.items() if any(f.endswith(s) and name == n for s, n in functions)]
+        seconds = sum(v[3] for v in chosen)
+        calls = sum(v[1] for v in chosen)
+        print(f"  {group:<48} {100 * seconds / total:5.1f} %  {seconds / events * 1e6:6.0f} µs/event  {calls:6d} calls")
+    print(f"  top {top} by own time:")
+    own = sorted(stats.items(), key=lambda item: item[1][2], reverse=True)[:top]
+    for (f, line, name), v in own:
+        where = f if f == "~" else "/".join(Path(f).parts[-2:]) + f":{line}"
+        print(f"    {100 * v[2] / total:5.1f} %  {v[2] / events * 1e6:6.1f} µs/event  {name}  ({where})")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -229,15 +230,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument(
-        "--experiment", default="", help=f"variants besides the kit: {', '.join([*exp.EXPERIMENTS, *exp.ALIASES])}"
-    )
+    parser.add_argument("--experiment", default="", help=f"variants besides the kit as it is: {exp.known()}")
     parser.add_argument(
         "--profile", action="store_true", help="cProfile each variant once and print where the time goes"
     )
     parser.add_argument("--floor", action="store_true", help="also measure the per-event work without any database")
     parser.add_argument(
-        "--verify", action="store_true", help="check each variant leaves exactly the kit's rows and outbox bytes"
+        "--verify",
+        action="store_true",
+        help="check each variant leaves exactly the rows and outbox bytes of the kit as it is",
     )
     args = parser.parse_args(argv)
     variants: list[tuple[str, ...]] = [(), *(tuple(v.split("+")) for v in args.experiment.split(",") if v)]
@@ -262,10 +263,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             databases.drop_all()
     if args.floor:
         parts = [floor(args.events) for _ in range(args.repeats)]
-        for name in parts[0]:
-            values = [part[name] for part in parts]
+        for part_name in parts[0]:
+            floor_values = [part[part_name] for part in parts]
             print(
-                f"floor: {name:<30} CPU {statistics.median(values):7.0f} µs/event [{min(values):.0f}-{max(values):.0f}]"
+                f"floor: {part_name:<30} CPU {statistics.median(floor_values):7.0f} µs/event "
+                f"[{min(floor_values):.0f}-{max(floor_values):.0f}]"
             )
     base = statistics.median(cpu for cpu, _ in results["kit"])
     print(f"{args.events} events, batches of {args.batch}, {args.database}, {args.repeats} repeats (median [min-max])")

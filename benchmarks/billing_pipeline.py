@@ -214,6 +214,7 @@ async def billing_runtime(
             await original_start()
             # The group id is the service name; the benchmark reads the same input several times, so each run
             # needs its own group to start again from offset 0.
+            assert runtime.consumer is not None
             runtime.consumer.settings.group_id = group
 
         runtime.start = start  # type: ignore[method-assign]
@@ -286,7 +287,7 @@ async def throughput_section(
             print(f"[{repeat + 1}/{repeats}] {result.line()}", flush=True)
             if result.verified:
                 print(f"        verified output: {result.verified}", flush=True)
-    raw = runs["raw"]
+    raws = runs["raw"]
     summary: dict[str, Any] = {
         "events": events,
         "prefill_seconds": prefill,
@@ -308,9 +309,9 @@ async def throughput_section(
             # (all N events from start to the last output): the rate after the first output flatters a run whose
             # relay starved, publishing everything in a few late bursts.
             summary["ratios_after_first_output"][name] = spread(
-                [r.steady_rate / b.steady_rate for r, b in zip(results, raw, strict=True)]
+                [r.steady_rate / b.steady_rate for r, b in zip(results, raws, strict=True)]
             )
-            ratios = [r.wall_rate / b.wall_rate for r, b in zip(results, raw, strict=True)]
+            ratios = [r.wall_rate / b.wall_rate for r, b in zip(results, raws, strict=True)]
             summary["ratios"][name] = spread(ratios)
     return summary
 
@@ -603,7 +604,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--experiment",
         default="",
-        help=f"comma-separated variants to run besides the unchanged kit; '+' combines. Known: {', '.join([*exp.EXPERIMENTS, *exp.ALIASES])}",
+        help=f"comma-separated variants to run besides the kit as it is; '+' combines. Known: {exp.known()}",
     )
     parser.add_argument(
         "--skip",
@@ -614,7 +615,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--rate",
         type=float,
         default=50.0,
-        help="events/s of the latency runs (50: well below what the unchanged kit sustains on a 2-core machine, so "
+        help="events/s of the latency runs (50: well below what billing sustained before the batch path on a 2-core machine, so "
         "the figure is the latency of a service keeping up, not of a growing backlog)",
     )
     parser.add_argument("--latency-seconds", type=float, default=20.0)
@@ -641,7 +642,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--profile-events", type=int, default=4000)
     parser.add_argument("--seed", default="", help="fixed input (enrolment and event ids) for comparing runs")
-    parser.add_argument("--only-experiments", action="store_true", help="do not run the unchanged kit in throughput")
+    parser.add_argument(
+        "--only-experiments", action="store_true", help="do not run billing as it is (no experiment) in throughput"
+    )
     return parser.parse_args(argv)
 
 

@@ -119,7 +119,8 @@ class Offsets:
         return [TopicPartition(topic, p) for p in range(self._partitions)]
 
     async def end(self, topic: str) -> dict[TopicPartition, int]:
-        return await self._consumer.end_offsets(self.partitions(topic))
+        offsets: dict[TopicPartition, int] = await self._consumer.end_offsets(self.partitions(topic))
+        return offsets
 
     async def total(self, topic: str) -> int:
         return sum((await self.end(topic)).values())
