@@ -13,8 +13,6 @@ import uuid
 import pytest
 from stack.processes import SERVICES, Stack, free_port
 
-from tests.faults.fault_support import log_tails
-
 
 @pytest.fixture(scope="module")
 def shared_stack(kafka_bootstrap, tmp_path_factory):
@@ -26,10 +24,7 @@ def shared_stack(kafka_bootstrap, tmp_path_factory):
         ports={name: free_port() for name in SERVICES},
     )
     try:
-        try:
-            stack.start(timeout=120)
-        except Exception as error:
-            raise RuntimeError(f"the stack did not start: {error}\n{log_tails(stack)}") from error
+        stack.start(timeout=120)
         yield stack
     finally:
         stack.stop()

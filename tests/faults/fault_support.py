@@ -455,22 +455,8 @@ async def wait_until_quiet(
         else:
             state = {"unhealthy": down, "missing": missing[:8], "missing_count": len(missing), "lag": lag}
         if time.monotonic() - started > timeout:
-            raise AssertionError(f"platform not quiet after {timeout:.0f}s: {state}\n{log_tails(stack)}")
+            raise AssertionError(f"platform not quiet after {timeout:.0f}s: {state}\n{stack.log_tails()}")
         await asyncio.sleep(1.0)
-
-
-def log_tails(stack: Stack, lines: int = 15) -> str:
-    """The end of each service's log, for a failure message worth reading."""
-    parts = []
-    for name in SERVICES:
-        try:
-            every = stack[name].log_path.read_text(errors="replace").splitlines()
-            # Health probes would fill the tail; what matters is everything else.
-            tail = [line for line in every if '"uvicorn.access"' not in line][-lines:]
-        except OSError:
-            tail = ["(no log)"]
-        parts.append(f"--- {name} ({stack[name].log_path}) ---\n" + "\n".join(line[:400] for line in tail))
-    return "\n".join(parts)
 
 
 # --- the comparison with the oracle -------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from tests.faults.fault_support import (
     fetch_catalogue,
     http_plans,
     interleaved_events,
-    log_tails,
     new_producer,
     plan_stream,
     report,
@@ -71,10 +70,7 @@ def restartable(tmp_path_factory):
         ports={service: free_port() for service in SERVICES},
     )
     try:
-        try:
-            stack.start(timeout=120)
-        except Exception as error:
-            raise RuntimeError(f"the stack did not start: {error}\n{log_tails(stack)}") from error
+        stack.start(timeout=120)
         yield Restartable(name, bootstrap, stack)
     finally:
         stack.stop()
@@ -132,7 +128,7 @@ async def test_services_reconnect_when_the_broker_restarts_mid_stream(restartabl
         problems = await compare_with_oracle(stack, bootstrap, everything)
     report(f"broker restart: outage {outage:.1f}s, settled {settled:.1f}s after; {summary(everything)}")
     assert not problems, "\n".join(problems[:40])
-    assert not restartable.exited(), f"services died instead of reconnecting\n{log_tails(stack)}"
+    assert not restartable.exited(), f"services died instead of reconnecting\n{stack.log_tails()}"
     assert all(stack[name].starts == 1 for name in SERVICES), "a service was restarted; it had to reconnect"
 
 

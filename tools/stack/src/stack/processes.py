@@ -91,12 +91,21 @@ class ServiceProcess:
             self.process.kill()
             return self.process.wait()
 
+    def log_tail(self, lines: int = 15) -> str:
+        """The end of its log, for a failure message worth reading."""
+        try:
+            every = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        # Health probes would fill the tail; what matters is everything else.
+        tail = [line for line in every if '"uvicorn.access"' not in line][-lines:]
+        return "\n".join(line[:400] for line in tail)
+
     def exit_report(self) -> str | None:
         """None while running (or never started); else its exit code and the end of its log."""
         if self.process is None or self.process.poll() is None:
             return None
-        tail = self.log_path.read_text(errors="replace").splitlines()[-30:]
-        return f"{self.name} exited with {self.process.returncode}; end of {self.log_path}:\n" + "\n".join(tail)
+        return f"{self.name} exited with {self.process.returncode}; end of {self.log_path}:\n{self.log_tail(30)}"
 
     def kill(self) -> None:
         """kill -9: no cleanup at all, as when a machine dies."""
@@ -160,8 +169,17 @@ class Stack:
     def start(self, timeout: float = 90.0) -> None:
         for service in self.services.values():
             service.start()
-        for service in self.services.values():
-            service.wait_healthy(timeout)
+        try:
+            for service in self.services.values():
+                service.wait_healthy(timeout)
+        except (RuntimeError, TimeoutError) as error:
+            raise RuntimeError(f"the stack did not start: {error}\n{self.log_tails()}") from error
+
+    def log_tails(self, lines: int = 15) -> str:
+        """The end of each service's log."""
+        return "\n".join(
+            f"--- {name} ({service.log_path}) ---\n{service.log_tail(lines)}" for name, service in self.services.items()
+        )
 
     def assert_running(self) -> None:
         """Fail with the end of its log if a service exited on its own: a crash must not pass unnoticed, nor
