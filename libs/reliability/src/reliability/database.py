@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
@@ -40,3 +41,28 @@ def transaction(engine: Engine) -> Iterator[Session]:
     """One unit of work: everything written in the block commits together, or nothing does."""
     with Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
+
+
+def lock_until_commit(session: Session, names: Iterable[str], *, shared: bool = False) -> None:
+    """Hold PostgreSQL advisory locks on `names` until this transaction ends, so replicas deciding about the same
+    thing take turns and the second sees what the first committed (READ COMMITTED would hide it).
+
+    All in one statement and in sorted key order, so two transactions locking overlapping sets cannot deadlock;
+    re-entrant within a transaction. SQLite needs none: every transaction begins with BEGIN IMMEDIATE, which
+    already serialises writers.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = sorted({_advisory_lock_key(name) for name in names})
+    if not keys:
+        return
+    session.execute(_SHARED_LOCKS if shared else _EXCLUSIVE_LOCKS, {"keys": keys})
+
+
+_EXCLUSIVE_LOCKS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
+_SHARED_LOCKS = text("SELECT pg_advisory_xact_lock_shared(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
+
+
+def _advisory_lock_key(name: str) -> int:
+    """PostgreSQL's advisory lock keys are signed 64-bit integers: the first 8 bytes of the name's SHA-256."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)

@@ -20,7 +20,6 @@ empty database publishes the very same billing.events (same ids, same bytes):
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,9 +29,10 @@ from functools import partial
 from typing import Any
 
 from reliability.consumer import BatchHandler, Handler, Record, RejectEvent
+from reliability.database import lock_until_commit
 from reliability.outbox import add_rows_to_outbox, outbox_row
 from reliability.tracing import consuming
-from sqlalchemy import Table, bindparam, insert, select, text, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlmodel import Session
 
 from billing import domain, storage
@@ -413,19 +413,10 @@ def lock_enrolments(session: Session, enrolment_ids: Sequence[str]) -> None:
     An enrolment and a cancellation that overtook it (another partition) can be applied by two replicas at
     once. Under PostgreSQL's READ COMMITTED each would miss the other's uncommitted row: the cancellation
     would be stored as waiting after the enrolment looked for waiting ones, and wait forever. Every batch
-    takes these locks first, so the second sees what the first committed; it takes them in one statement and
-    in sorted order, so two replicas locking overlapping batches cannot deadlock. SQLite needs none: the kit
-    begins every transaction with BEGIN IMMEDIATE, which already serialises writers.
+    takes these locks first (the kit takes them in one statement, in sorted order: no deadlock between
+    replicas locking overlapping batches).
     """
-    if session.get_bind().dialect.name != "postgresql" or not enrolment_ids:
-        return
-    keys = sorted(_advisory_lock_key(enrolment_id) for enrolment_id in set(enrolment_ids))
-    session.execute(text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"), {"keys": keys})
-
-
-def _advisory_lock_key(enrolment_id: str) -> int:
-    digest = hashlib.sha256(f"billing-enrolment:{enrolment_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)  # advisory lock keys are signed 64-bit integers
+    lock_until_commit(session, (f"billing-enrolment:{enrolment_id}" for enrolment_id in enrolment_ids))
 
 
 def _before_enrolment_reason(enrolment_id: str, cancelled_at: datetime, enrolment: Row) -> str:

@@ -10,11 +10,11 @@ it is never logged: log lines name enrolments and credentials by id only.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any
 
 from reliability.columns import UTCDateTime
+from reliability.database import lock_until_commit
 from reliability.tables import schema_metadata as kit_schema_metadata
 from sqlalchemy import (
     JSON,
@@ -28,7 +28,6 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     delete,
-    func,
     select,
 )
 from sqlalchemy.orm import registry
@@ -198,10 +197,6 @@ def schema_metadata() -> MetaData:
 # --- locks --------------------------------------------------------------------------------------------------
 
 
-def _lock_key(name: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"certification:{name}".encode()).digest()[:8], "big", signed=True)
-
-
 def lock_enrolment(session: Session, enrolment_id: str) -> None:
     """Serialise everything that decides about one enrolment until the transaction ends.
 
@@ -220,10 +215,7 @@ def lock_catalogue_entry(session: Session, academic_year: str, microcredential_i
 
 
 def _advisory_lock(session: Session, name: str, *, shared: bool) -> None:
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    lock = func.pg_advisory_xact_lock_shared if shared else func.pg_advisory_xact_lock
-    session.execute(select(lock(_lock_key(name))))
+    lock_until_commit(session, [f"certification:{name}"], shared=shared)
 
 
 # --- queries ------------------------------------------------------------------------------------------------
