@@ -9,6 +9,7 @@ crash between the two redelivers the batch, and the recorded identities make the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -267,12 +268,9 @@ class IdempotentConsumer:
                         outcome.skipped += 1
                         continue
                     try:
-                        with consuming(event.type, event.id, event.subject, record.headers):
-                            if per_event:
-                                with session.begin_nested():
-                                    self._handlers[event.type](session, event)
-                            else:
-                                self._handlers[event.type](session, event)
+                        savepoint = session.begin_nested() if per_event else contextlib.nullcontext()
+                        with consuming(event.type, event.id, event.subject, record.headers), savepoint:
+                            self._handlers[event.type](session, event)
                     except RejectEvent as rejected:
                         if not per_event:
                             raise _ApplyPerEvent from rejected
