@@ -202,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        # Stopping is bounded (SIGTERM, then kill after a timeout); a second Ctrl-C must not cut it short and leave
+        # the services running without us.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         line("\nStopping services and Kafka ..." if interrupted else "\nStopping ...")
         stack.stop()
         kafka.stop()
