@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Security, status
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +20,22 @@ HealthCheck = Callable[[], Awaitable[str | None]]
 """Returns None when healthy, else a short reason."""
 
 _bearer = HTTPBearer(auto_error=False)
+
+
+class HasHealthChecks(Protocol):
+    def health_checks(self) -> dict[str, HealthCheck]: ...
+
+
+def service_app(title: str, description: str, engine: Engine, runtime: HasHealthChecks | None = None) -> FastAPI:
+    """The FastAPI app every service starts from: JSON errors, `/health` and `/metrics`.
+
+    With a runtime (a running replica) health covers the database and Kafka; without one (tests, tools) the database.
+    """
+    app = FastAPI(title=title, version="1.0.0", description=description)
+    install_error_handlers(app)
+    checks = runtime.health_checks() if runtime is not None else {"database": database_check(engine)}
+    app.include_router(operations_router(checks))
+    return app
 
 
 def require_token(tokens: Sequence[str]) -> Callable[..., Awaitable[str]]:

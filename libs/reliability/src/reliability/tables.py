@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table
+from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from reliability.columns import UTCDateTime
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
-_ROW_ID = BigInteger().with_variant(Integer, "sqlite")
+ROW_ID = BigInteger().with_variant(Integer, "sqlite")
+"""Type of an auto-incremented surrogate key: BIGINT on PostgreSQL, INTEGER (the rowid) on SQLite."""
+_ROW_ID = ROW_ID
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -54,6 +57,15 @@ class Lease(SQLModel, table=True):
 
 
 KIT_TABLES = (OutboxMessage.__table__, ProcessedEvent.__table__, Lease.__table__)  # type: ignore[attr-defined]
+
+
+def table_registry() -> registry:
+    """A service's own SQLAlchemy registry, for `class Table(SQLModel, registry=table_registry())`.
+
+    The three services' tables are imported into one process by the test suite, and two services may each want
+    a table of the same name: each keeps its tables out of SQLModel's global registry.
+    """
+    return registry()
 
 
 def schema_metadata(*service_tables: Table) -> MetaData:
