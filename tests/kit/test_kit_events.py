@@ -1,7 +1,6 @@
 """The kit's event rules: storable text and deterministic event ids (no broker, no database)."""
 
 import pytest
-
 from reliability.consumer import RejectEvent
 from reliability.events import EventIds, require_storable
 
