@@ -1,9 +1,27 @@
 """The idempotent consumer: apply each event once, commit offsets only after the database committed.
 
-Why not FastStream's subscriber: FastStream 0.7 acknowledges *before* the handler runs by default, has no
-dead-letter topic and no retry backoff. Here a partition's batch is applied in one database transaction that
-also records every event's identity (CloudEvents ``source`` + ``id``); only then are the offsets committed. A
-crash between the two redelivers the batch, and the recorded identities make the replay change nothing.
+Kafka consumption runs on FastStream: a `faststream.kafka.KafkaBroker` with one batch subscriber per consumed
+topic (group id, ``auto_offset_reset="earliest"``, ``AckPolicy.MANUAL``; see `reliability.subscribers`, where a
+service declares its handlers). FastStream fetches; the body of each subscriber is `IdempotentConsumer._consume`.
+Here a partition's batch is applied in one database transaction that also records every event's identity
+(CloudEvents ``source`` + ``id``); only then are that partition's offsets committed. A crash between the two
+redelivers the batch, and the recorded identities make the replay change nothing.
+
+What stays on aiokafka beneath FastStream, through the subscriber's own `AIOKafkaConsumer` (``subscriber.consumer``),
+and why (FastStream 0.7.8 source, `faststream/`):
+- Splitting the batch by partition: the batch subscriber flattens ``getmany`` over every partition into one
+  tuple (kafka/subscriber/usecase.py:489-498); the kit regroups it, one transaction per partition.
+- The offset commit: ``KafkaAckableMessage.ack()`` calls ``consumer.commit()`` with no offsets
+  (kafka/message.py:70-73), which commits the consumer's position on *every* partition it fetched, those whose
+  batch is not applied yet included (tests/kit/test_kit_faststream_limits.py shows it). The kit commits
+  ``{partition: last offset + 1}`` after that partition's database commit, and never calls ``ack()``.
+- The revoked-partition check and the lag: ``consumer.assignment()`` and ``consumer.highwater()``; FastStream
+  has neither on its message.
+- Errors: FastStream logs and swallows an exception of the handler and goes on fetching past the records
+  (_internal/endpoint/subscriber/usecase.py:360-362), so a later commit would skip them. The kit's body catches
+  every error itself; one that escapes the kit's retries stops the consumer and `run()` raises it, as before.
+- Retry with backoff and dead-lettering: FastStream has neither; the dead letter goes out on the kit's producer
+  with the original headers byte for byte (see `reliability.subscribers`).
 """
 
 from __future__ import annotations
@@ -15,12 +33,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 from contracts.topics import dead_letter_topic
+from faststream.kafka import KafkaBroker
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -30,8 +49,12 @@ from contracts import EVENT_TYPES, CloudEvent, EventPayload, InvalidEvent, decod
 from reliability import metrics
 from reliability.database import transaction
 from reliability.dead_letter import dead_letter_headers
+from reliability.subscribers import KafkaKit, Subscribers, build_broker, handler_table
 from reliability.tables import ProcessedEvent
 from reliability.tracing import consuming
+
+if TYPE_CHECKING:
+    from faststream.kafka.subscriber.usecase import BatchSubscriber
 
 log = logging.getLogger(__name__)
 
@@ -111,54 +134,99 @@ class IdempotentConsumer:
         after_commit: Callable[[], None] | None = None,
         after_database_commit: Callable[[Sequence[Record]], None] | None = None,
         batch_handler: BatchHandler | None = None,
+        subscribers: Subscribers | None = None,
     ) -> None:
-        """`after_database_commit` runs between the database commit and the offset commit: a fault-injection seam."""
+        """`handlers` (by event type) and `batch_handler` apply the events of `settings.topics`; `subscribers`
+        declares more the way a service's entrypoints/kafka.py does (`reliability.subscribers`).
+        `after_database_commit` runs between the database commit and the offset commit: a fault-injection seam."""
         self.settings = settings
         self._engine = engine
-        self._handlers = dict(handlers)
+        kit = KafkaKit()
+        handler_table(settings.topics, handlers, batch_handler)(kit)
+        if subscribers is not None:
+            subscribers(kit)
+        self._handlers = {**handlers, **kit.handlers()}
         self._batch_handler = batch_handler
+        self._batch_handlers = kit.batch_handlers()
         self._producer = producer
         self._after_commit = after_commit
         self._after_database_commit = after_database_commit
+        self.topics = kit.topics
+        """The contract topics consumed, one FastStream subscriber each."""
+        self.broker: KafkaBroker = build_broker(self, kit)
         self._stopping = asyncio.Event()
-        self._consumer: AIOKafkaConsumer | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._in_flight = 0
+        self._failure: Exception | None = None
+        self._one_at_a_time = asyncio.Lock()
         self.ready = asyncio.Event()
+
+    @property
+    def consumers(self) -> list[AIOKafkaConsumer]:
+        """The aiokafka consumers beneath the subscribers, one per topic, once started."""
+        found = (getattr(subscriber, "consumer", None) for subscriber in self.broker.subscribers)
+        return [consumer for consumer in found if isinstance(consumer, AIOKafkaConsumer)]
+
+    @property
+    def _consumer(self) -> AIOKafkaConsumer | None:
+        consumers = self.consumers
+        return consumers[0] if consumers else None
 
     def stop(self) -> None:
         self._stopping.set()
 
     async def run(self) -> None:
-        settings = self.settings
-        consumer = AIOKafkaConsumer(
-            *(settings.topic_prefix + topic for topic in settings.topics),
-            bootstrap_servers=settings.bootstrap_servers,
-            group_id=settings.group_id,
-            client_id=settings.name,
-            enable_auto_commit=False,
-            # A new group must see the whole history: state is rebuilt from the topic, never from "now on".
-            auto_offset_reset="earliest",
-            max_poll_records=settings.max_records,
-            session_timeout_ms=settings.session_timeout_ms,
-            heartbeat_interval_ms=max(settings.session_timeout_ms // 5, 500),
-        )
-        self._consumer = consumer
-        await consumer.start()
+        """Start the broker's subscribers and consume until `stop()`; raises the error that stopped it, if any."""
+        await self.broker.start()
         self.ready.set()
         try:
-            while not self._stopping.is_set():
-                batches = await consumer.getmany(timeout_ms=settings.poll_timeout_ms, max_records=settings.max_records)
-                for partition, records in batches.items():
-                    if self._stopping.is_set():
-                        break
-                    if partition not in consumer.assignment():
-                        continue  # revoked by a rebalance since the fetch: its new owner will read these
-                    await self._process_partition_batch(consumer, partition, records)
-                self._report_lag(consumer, batches)
+            await self._stopping.wait()
+            await self._idle.wait()  # the batch being applied finishes (or gives up) first
         finally:
-            await consumer.stop()
+            await self.broker.stop()
+        if self._failure is not None:
+            raise self._failure
+
+    async def _consume(self, subscriber: BatchSubscriber, records: Sequence[Record]) -> None:
+        """The body of every subscriber: FastStream's flattened fetch, applied partition by partition."""
+        if self._stopping.is_set():
+            return  # neither applied nor committed: whoever owns these partitions next reads them again
+        consumer = subscriber.consumer
+        # Absent under FastStream's in-memory TestKafkaBroker: no offsets, no assignment, no lag there.
+        kafka = consumer if isinstance(consumer, AIOKafkaConsumer) else None
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            # One batch at a time across the topics' subscribers, as the kit's single loop applied them: a
+            # service's handlers never race each other.
+            async with self._one_at_a_time:
+                if self._stopping.is_set():
+                    return
+                await self._consume_partitions(kafka, records)
+        except Exception as error:
+            # FastStream would log this and fetch on past the records: stop instead, run() raises it.
+            self._failure = error
+            self._stopping.set()
+            if kafka is None:
+                raise
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    async def _consume_partitions(self, kafka: AIOKafkaConsumer | None, records: Sequence[Record]) -> None:
+        batches = _by_partition(records)
+        # A stop() from here on lets the whole fetch be applied (FastStream's graceful stop waits for it too).
+        for partition, batch in batches.items():
+            if kafka is not None and partition not in kafka.assignment():
+                continue  # revoked by a rebalance since the fetch: its new owner will read these
+            await self._process_partition_batch(kafka, partition, batch)
+        if kafka is not None:
+            self._report_lag(kafka, batches)
 
     async def _process_partition_batch(
-        self, consumer: AIOKafkaConsumer, partition: TopicPartition, records: list[Record]
+        self, consumer: AIOKafkaConsumer | None, partition: TopicPartition, records: list[Record]
     ) -> None:
         started = time.perf_counter()
         outcome = await self._apply_with_retries(records)
@@ -167,7 +235,9 @@ class IdempotentConsumer:
         for record, reason in outcome.dead_letters:
             await self._dead_letter(record, reason)
         try:
-            await consumer.commit({partition: records[-1].offset + 1})
+            if consumer is not None:
+                # This partition's offsets only, on the aiokafka consumer beneath FastStream (see the docstring).
+                await consumer.commit({partition: records[-1].offset + 1})
         except (CommitFailedError, IllegalStateError):
             # The partition moved to another replica mid-batch; it will redeliver these and find them applied.
             log.warning("offset commit refused after a rebalance", extra={"partition": str(partition)})
@@ -248,9 +318,10 @@ class IdempotentConsumer:
         processed-event identities go in as one multi-row INSERT."""
         outcome = BatchOutcome(dead_letters=list(decoding.dead_letters), skipped=decoding.skipped)
         applied: list[tuple[Record, CloudEvent[EventPayload]]] = []
+        batch_handler = self._batch_handler_of(decoded[0][0].topic)
         with transaction(self._engine) as session:
             seen = self._already_processed(session, [event for _, event in decoded])
-            if self._batch_handler is not None and not per_event:
+            if batch_handler is not None and not per_event:
                 for record, event in decoded:
                     if event.identity in seen:
                         outcome.skipped += 1  # applied before, or twice in this batch
@@ -259,7 +330,7 @@ class IdempotentConsumer:
                         applied.append((record, event))
                 try:
                     if applied:
-                        self._batch_handler(session, applied)
+                        batch_handler(session, applied)
                 except RejectEvent as reason:
                     raise _ApplyPerEvent from reason
             else:
@@ -333,7 +404,18 @@ class IdempotentConsumer:
                 max(highwater - position, 0)
             )
 
+    def _batch_handler_of(self, topic: str) -> BatchHandler | None:
+        return self._batch_handlers.get(topic.removeprefix(self.settings.topic_prefix), self._batch_handler)
+
     def _types_of_topic(self, topic: str) -> dict[str, type[EventPayload]]:
         """The contract's types for this topic: a type that belongs elsewhere is as wrong as an unknown one."""
         logical = topic.removeprefix(self.settings.topic_prefix)
         return {name: model for name, model in EVENT_TYPES.items() if model.topic == logical}
+
+
+def _by_partition(records: Sequence[Record]) -> dict[TopicPartition, list[Record]]:
+    """FastStream's batch, split again into the per-partition batches `getmany` fetched, in order."""
+    batches: dict[tuple[str, int], list[Record]] = {}
+    for record in records:
+        batches.setdefault((record.topic, record.partition), []).append(record)
+    return {TopicPartition(topic, partition): batch for (topic, partition), batch in batches.items()}

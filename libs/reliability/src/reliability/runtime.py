@@ -9,12 +9,13 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
+from faststream.specification import AsyncAPI
 from sqlalchemy.engine import Engine
 
 from contracts import topics as contract_topics
@@ -23,6 +24,7 @@ from reliability.http import HealthCheck, database_check
 from reliability.outbox import OutboxRelay, RelaySettings
 from reliability.producer import create_producer
 from reliability.settings import ServiceSettings
+from reliability.subscribers import Subscribers, declared_topics
 from reliability.topics import ensure_topics
 from reliability.tracing import configure_tracing, trace_requests
 
@@ -40,14 +42,46 @@ class ServiceRuntime:
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     batch_handler: BatchHandler | None = None
     """Optional fast path over whole batches; the per-event `handlers` stay the reference and the fallback."""
+    subscribers: Subscribers | None = None
+    """The service's FastStream subscribers, declared the way `reliability.subscribers` shows; their topics are
+    consumed besides `consumes` (today's `handlers`/`batch_handler` become the same declarations)."""
     producer: AIOKafkaProducer | None = None
     relay: OutboxRelay | None = None
     consumer: IdempotentConsumer | None = None
 
+    def consumed_topics(self) -> list[str]:
+        return list(dict.fromkeys([*self.consumes, *declared_topics(self.subscribers)]))
+
     def all_topics(self) -> list[str]:
         """Every topic the service touches, with its dead-letter topic; created at start if missing."""
-        names = [*contract_topics.ALL, *(contract_topics.dead_letter_topic(t) for t in self.consumes)]
+        consumed = self.consumed_topics()
+        names = [*contract_topics.ALL, *(contract_topics.dead_letter_topic(t) for t in consumed)]
         return [self.settings.topic_prefix + name for name in names]
+
+    def _consumer(
+        self, producer: AIOKafkaProducer | None, after_commit: Callable[[], None] | None
+    ) -> IdempotentConsumer:
+        settings = self.settings
+        return IdempotentConsumer(
+            ConsumerSettings(
+                name=self.service,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                group_id=settings.consumer_group or settings.topic_prefix + self.service,
+                topics=list(self.consumes),
+                topic_prefix=settings.topic_prefix,
+            ),
+            self.engine,
+            self.handlers,
+            producer,  # None only for the specification, which never consumes
+            after_commit=after_commit,
+            batch_handler=self.batch_handler,
+            subscribers=self.subscribers,
+        )
+
+    def asyncapi(self) -> AsyncAPI:
+        """FastStream's AsyncAPI document of the service's subscribers (tests hold it to the contract's)."""
+        broker = self.consumer.broker if self.consumer is not None else self._consumer(None, None).broker
+        return AsyncAPI(broker, title=f"{self.service} subscribers", schema_version="3.0.0")
 
     async def start(self) -> None:
         settings = self.settings
@@ -67,21 +101,8 @@ class ServiceRuntime:
             RelaySettings(lease_name=f"{self.service}-outbox-relay", topic_prefix=settings.topic_prefix),
             owner=f"{self.service}-{settings.instance_id}",
         )
-        if self.consumes:
-            self.consumer = IdempotentConsumer(
-                ConsumerSettings(
-                    name=self.service,
-                    bootstrap_servers=settings.kafka_bootstrap_servers,
-                    group_id=settings.consumer_group or settings.topic_prefix + self.service,
-                    topics=list(self.consumes),
-                    topic_prefix=settings.topic_prefix,
-                ),
-                self.engine,
-                self.handlers,
-                self.producer,
-                after_commit=self.relay.notify,
-                batch_handler=self.batch_handler,
-            )
+        if self.consumed_topics():
+            self.consumer = self._consumer(self.producer, self.relay.notify)
 
     def health_checks(self) -> dict[str, HealthCheck]:
         return {"database": database_check(self.engine), "kafka": self._check_kafka}
