@@ -153,7 +153,8 @@ class IdempotentConsumer:
         self._after_database_commit = after_database_commit
         self.topics = kit.topics
         """The contract topics consumed, one FastStream subscriber each."""
-        self.broker: KafkaBroker = build_broker(self, kit)
+        self._kit = kit
+        self._broker: KafkaBroker | None = None
         self._stopping = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -163,9 +164,18 @@ class IdempotentConsumer:
         self.ready = asyncio.Event()
 
     @property
+    def broker(self) -> KafkaBroker:
+        """FastStream's broker with the subscribers, built when first needed (by `run()` at the latest), so the
+        settings can still change until then (the benchmark gives each run its own group)."""
+        if self._broker is None:
+            self._broker = build_broker(self, self._kit)
+        return self._broker
+
+    @property
     def consumers(self) -> list[AIOKafkaConsumer]:
         """The aiokafka consumers beneath the subscribers, one per topic, once started."""
-        found = (getattr(subscriber, "consumer", None) for subscriber in self.broker.subscribers)
+        subscribers = self._broker.subscribers if self._broker is not None else []
+        found = (getattr(subscriber, "consumer", None) for subscriber in subscribers)
         return [consumer for consumer in found if isinstance(consumer, AIOKafkaConsumer)]
 
     @property
