@@ -11,9 +11,12 @@ from reliability.migrations import upgrade_to_head
 from reliability.runtime import ServiceRuntime
 from sqlalchemy.engine import make_url
 
-from billing.config import BillingSettings, active_policy, policy_reference
-from billing.handlers import batch_handler_for, handlers_for
-from billing.http import create_app
+from billing.adapters.policy_files import policy_registry
+from billing.config import BillingSettings
+from billing.domain import CancellationPolicy, PolicyRegistry, parse_policy_reference, policy_reference
+from billing.entrypoints.http import create_app
+from billing.entrypoints.kafka import batch_handler, event_handlers
+from billing.store import Database
 from contracts import topics
 
 log = logging.getLogger(__name__)
@@ -33,11 +36,17 @@ def build(settings: BillingSettings) -> tuple[FastAPI, ServiceRuntime]:
         settings=settings,
         engine=engine,
         consumes=[topics.ENROLMENT_EVENTS],
-        handlers=handlers_for(policy),
-        batch_handler=batch_handler_for(policy),
+        handlers=event_handlers(policy),
+        batch_handler=batch_handler(policy),
     )
     log.info("billing configured", extra={"policy": policy_reference(policy), "topic_prefix": settings.topic_prefix})
-    return create_app(settings, engine, runtime), runtime
+    return create_app(settings, Database(engine), runtime), runtime
+
+
+def active_policy(settings: BillingSettings, registry: PolicyRegistry | None = None) -> CancellationPolicy:
+    """The policy new cancellations are computed with; an unknown id or version stops the service at start-up."""
+    policy_id, version = parse_policy_reference(settings.cancellation_policy)
+    return (registry or policy_registry(settings.policy_dir)).get(policy_id, version)
 
 
 def _create_sqlite_directory(database_url: str) -> None:
