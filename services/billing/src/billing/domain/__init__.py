@@ -18,7 +18,6 @@ from billing.domain.policy import (
     policy_reference,
 )
 from billing.domain.records import (
-    PENDING_STATUSES,
     REJECTED,
     SETTLED,
     SUPERSEDED,
@@ -48,7 +47,6 @@ from billing.domain.tuition import (
 )
 
 __all__ = [
-    "PENDING_STATUSES",
     "REJECTED",
     "SETTLED",
     "SUPERSEDED",

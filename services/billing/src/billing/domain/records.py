@@ -15,7 +15,6 @@ SUPERSEDED = "superseded"
 """The enrolment arrived, but an earlier cancellation of it was settled first."""
 REJECTED = "rejected"
 """The enrolment arrived and showed this cancellation can never apply (e.g. dated before the enrolment)."""
-PENDING_STATUSES = (WAITING, SETTLED, SUPERSEDED, REJECTED)
 
 
 @dataclass(frozen=True, slots=True)

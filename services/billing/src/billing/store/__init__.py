@@ -12,7 +12,7 @@ from billing.store.tables import (
     ReimbursementRow,
     schema_metadata,
 )
-from billing.store.unit_of_work import Database, Store
+from billing.store.unit_of_work import Database, Store, create_sqlite_directory
 
 __all__ = [
     "REGISTRY",
@@ -26,5 +26,6 @@ __all__ = [
     "ReimbursementLineRow",
     "ReimbursementRow",
     "Store",
+    "create_sqlite_directory",
     "schema_metadata",
 ]

@@ -16,12 +16,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from reliability.database import lock_until_commit, transaction
+from reliability.database import create_database_engine, lock_until_commit, transaction
 from reliability.outbox import add_rows_to_outbox, outbox_row
 from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, col
 
 from billing import domain
@@ -271,6 +272,10 @@ class Database:
 
     engine: Engine
 
+    @classmethod
+    def connect(cls, database_url: str) -> Database:
+        return cls(create_database_engine(database_url))
+
     @contextmanager
     def unit_of_work(self) -> Iterator[Store]:
         """A Store in one transaction: everything written in the block commits together, or nothing does.
@@ -287,6 +292,13 @@ class Database:
         read stay loaded)."""
         with Session(self.engine, expire_on_commit=False) as session:
             yield Store(session)
+
+
+def create_sqlite_directory(database_url: str) -> None:
+    """The default URL points at ./var/billing.db; SQLite creates the file but not its directory."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def lock_enrolments(session: Session, enrolment_ids: Sequence[str]) -> None:
