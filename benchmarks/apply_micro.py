@@ -59,20 +59,20 @@ _VOLATILE = {"recorded_at", "created_at", "processed_at", "received_at", "publis
 
 def snapshot(database_url: str) -> dict[str, list[tuple[object, ...]]]:
     """Every billing and kit table, without processing times and row ids, sorted: what a run left behind."""
-    from billing.storage import service_metadata
+    from billing.store import schema_metadata
     from sqlalchemy import create_engine, select
 
     engine = create_engine(database_url)
     out: dict[str, list[tuple[object, ...]]] = {}
     with engine.connect() as connection:
-        for table in service_metadata().sorted_tables:
+        for table in schema_metadata().sorted_tables:
             if table.name == "lease":
                 continue
             columns = [c for c in table.columns if c.name not in _VOLATILE]
             rows = connection.execute(select(*columns)).all()
             out[table.name] = sorted((tuple(str(v) for v in row) for row in rows), key=repr)
         if "outbox_message" in out:  # the outbox order is part of the contract: compare it as written
-            table = service_metadata().tables["outbox_message"]
+            table = schema_metadata().tables["outbox_message"]
             out["outbox order"] = [
                 tuple(row) for row in connection.execute(select(table.c.value).order_by(table.c.id)).all()
             ]
@@ -137,8 +137,9 @@ def floor(events: int) -> dict[str, float]:
     price it (domain), build, validate and serialise the output event (contract). No database at all."""
     from datetime import UTC
 
-    from billing import domain, handlers
-    from billing.config import active_policy, policy_reference
+    from billing import domain, usecases
+    from billing.bootstrap import active_policy
+    from billing.domain import policy_reference
 
     from contracts import ReimbursementCalculated, TuitionInvoiced, decode_event, new_event
 
@@ -152,14 +153,14 @@ def floor(events: int) -> dict[str, float]:
     for event in decoded:
         data: Any = event.data
         if event.type == "EnrolmentCreated":
-            snapshot = handlers._snapshot_from_event(data)
+            snapshot = usecases.snapshot_from_event(data)
             invoice = domain.compute_invoice(snapshot)
             snapshots[data.enrolment_id] = snapshot
             payload: TuitionInvoiced | ReimbursementCalculated = TuitionInvoiced(
                 enrolment_id=data.enrolment_id, student_id=data.student.id,
                 microcredential_id=data.microcredential.id, academic_year=invoice.academic_year,
                 currency=invoice.currency,
-                lines=[handlers._semester_amount(x.semester, x.credits, x.amount) for x in invoice.lines],
+                lines=[usecases.semester_amount(x.semester, x.credits, x.amount) for x in invoice.lines],
                 fixed_fee=invoice.fixed_fee, total=invoice.total,
             )  # fmt: skip
         else:
@@ -167,10 +168,10 @@ def floor(events: int) -> dict[str, float]:
             payload = ReimbursementCalculated(
                 enrolment_id=data.enrolment_id, cancelled_at=data.cancelled_at.astimezone(UTC),
                 policy=policy_reference(policy), rule=result.rule_id, currency=result.currency,
-                lines=[handlers._semester_amount(x.semester, x.credits, x.refunded) for x in result.lines],
+                lines=[usecases.semester_amount(x.semester, x.credits, x.refunded) for x in result.lines],
                 fixed_fee=result.fixed_fee, total=result.total,
             )  # fmt: skip
-        new_event(payload, source=handlers.SOURCE, time=event.time.astimezone(UTC)).to_kafka()
+        new_event(payload, source=usecases.SOURCE, time=event.time.astimezone(UTC)).to_kafka()
     rest = time.process_time() - started
     return {"decode": decode / events * 1e6, "domain and output event": rest / events * 1e6}
 
@@ -179,15 +180,15 @@ _PROFILE_GROUPS = {
     # group -> (file suffix, function name); cumulative times, so groups overlap where calls nest.
     "decode + validate input (contract)": [("contracts/envelope.py", "decode_event")],
     "processed-event check (SELECT)": [("reliability/consumer.py", "_already_processed")],
-    "billing: load (locks + 3 SELECTs)": [("billing/handlers.py", "load")],
-    "billing: apply the events in memory": [("billing/handlers.py", "apply")],
+    "billing: load (locks + 3 SELECTs)": [("billing/store/unit_of_work.py", "load_enrolments")],
+    "billing: apply the events in memory": [("billing/usecases.py", "_bill")],
     "  pricing (domain)": [("billing/domain/tuition.py", "compute_invoice"),
                            ("billing/domain/reimbursement.py", "calculate_reimbursement")],
     "  build + validate output (contract)": [("contracts/envelope.py", "new_event")],
     "  serialise output (to_kafka)": [("contracts/envelope.py", "to_kafka")],
     "  outbox row (headers, trace context)": [("reliability/outbox.py", "outbox_row")],
     "  trace span per event (consuming)": [("reliability/tracing.py", "consuming")],
-    "billing: write (one INSERT per table + outbox)": [("billing/handlers.py", "write")],
+    "billing: write (one INSERT per table + outbox)": [("billing/store/unit_of_work.py", "save")],
     "all statements via Session.execute": [("sqlalchemy/orm/session.py", "execute")],
     "  driver executing (sqlite3 / psycopg)": [("~", "<method 'execute' of 'sqlite3.Cursor' objects>"),
                                                ("~", "<method 'executemany' of 'sqlite3.Cursor' objects>"),

@@ -1,8 +1,8 @@
 """Fixtures of the billing service tests (the pure unit tests in unit/ need none of these)."""
 
 import pytest
+from billing.adapters.policy_files import load_builtin_policy
 from billing.bootstrap import MIGRATIONS
-from billing.domain import load_builtin_policy
 from reliability.database import create_database_engine
 from reliability.migrations import upgrade_to_head
 

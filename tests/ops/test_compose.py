@@ -28,7 +28,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import yaml
-from billing.config import BillingSettings, active_policy
+from billing.bootstrap import active_policy
+from billing.config import BillingSettings
 from certification.config import CertificationSettings
 from certification.credentials import generate_secret_key
 from enrolment.config import EnrolmentSettings

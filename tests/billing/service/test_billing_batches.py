@@ -14,9 +14,11 @@ import itertools
 from typing import Any
 
 from aiokafka.structs import ConsumerRecord
-from billing import handlers, storage
+from billing import domain, usecases
+from billing.adapters.policy_files import load_builtin_policy
 from billing.bootstrap import MIGRATIONS
-from billing.domain import load_builtin_policy
+from billing.entrypoints import kafka
+from billing.store import TABLES, PendingCancellationRow, ReimbursementRow
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability.consumer import ConsumerSettings, IdempotentConsumer
@@ -87,15 +89,15 @@ def billing_step(url: str) -> tuple[IdempotentConsumer, Engine]:
     step = IdempotentConsumer(
         settings,
         engine,
-        handlers.handlers_for(POLICY),
+        kafka.event_handlers(POLICY),
         producer=None,  # type: ignore[arg-type]  # dead letters are returned, not sent, by this step
-        batch_handler=handlers.batch_handler_for(POLICY),
+        batch_handler=kafka.batch_handler(POLICY),
     )
     return step, engine
 
 
 def contents(engine: Engine) -> dict[str, list[dict[str, Any]]]:
-    tables = {table.name: table for table in storage.BILLING_TABLES}
+    tables = {table.name: table for table in TABLES}
     tables["outbox"] = OutboxMessage.__table__  # type: ignore[attr-defined]
     with engine.connect() as connection:
         return {
@@ -146,15 +148,15 @@ def test_a_batch_settles_a_cancellation_that_arrived_earlier_in_the_same_batch(e
 
     assert outcome.applied == 3 and not outcome.dead_letters
     tables = contents(engine)
-    pending = tables[storage.PendingCancellation.__tablename__]
+    pending = tables[PendingCancellationRow.__tablename__]
     assert [(row["event_id"], row["status"]) for row in pending] == [
-        (first.id, storage.SETTLED),
-        (second.id, storage.SUPERSEDED),
+        (first.id, domain.SETTLED),
+        (second.id, domain.SUPERSEDED),
     ]
-    (reimbursement,) = tables[storage.Reimbursement.__tablename__]
+    (reimbursement,) = tables[ReimbursementRow.__tablename__]
     # Before 1 December: everything back, 10 credits x 50.00 + the 245.00 fixed fee.
     assert (reimbursement["cancellation_event_id"], str(reimbursement["total"])) == (first.id, "745.00")
     assert [row["event_id"] for row in tables["outbox"]] == [
-        handlers.invoice_event_id("enr-1"),
-        handlers.reimbursement_event_id("enr-1"),
+        usecases.invoice_event_id("enr-1"),
+        usecases.reimbursement_event_id("enr-1"),
     ]

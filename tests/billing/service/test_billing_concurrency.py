@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 
-from billing import handlers, storage
+from billing import usecases
+from billing.store import Store
 from reliability.database import transaction
 from sqlmodel import Session
 
@@ -25,7 +26,7 @@ def test_an_enrolment_arriving_while_its_cancellation_is_being_stored_settles_it
     def replica_a() -> None:
         try:
             with transaction(engine) as session:
-                handlers.apply_event(session, cancellation, policy=uantwerp_en)
+                usecases.bill_enrolment_event(Store(session), cancellation, uantwerp_en)
                 cancellation_stored.set()
                 threading.Event().wait(0.5)  # still uncommitted while replica B handles the enrolment
         except BaseException as error:
@@ -36,7 +37,7 @@ def test_an_enrolment_arriving_while_its_cancellation_is_being_stored_settles_it
         cancellation_stored.wait(10)
         try:
             with transaction(engine) as session:
-                handlers.apply_event(session, creation, policy=uantwerp_en)
+                usecases.bill_enrolment_event(Store(session), creation, uantwerp_en)
         except BaseException as error:
             errors.append(error)
 
@@ -48,8 +49,8 @@ def test_an_enrolment_arriving_while_its_cancellation_is_being_stored_settles_it
     assert errors == []
 
     with Session(engine) as session:
-        assert storage.pending_cancellations(session) == []
-        reimbursement = storage.get_reimbursement(session, "enr-race")
+        assert Store(session).pending_cancellations() == []
+        reimbursement = Store(session).reimbursement("enr-race")
     # 1 October: full refund, 6 x 50.00 + 245.00 = 545.00.
     assert reimbursement is not None and reimbursement.total == 545
     assert reimbursement.cancellation_event_id == cancellation.id

@@ -5,9 +5,9 @@ from __future__ import annotations
 from importlib import resources
 
 import pytest
-from billing.bootstrap import build
-from billing.config import BillingSettings, active_policy, parse_policy_reference, policy_reference
-from billing.domain import PolicyError, UnknownPolicyError
+from billing.bootstrap import active_policy, build
+from billing.config import BillingSettings
+from billing.domain import PolicyError, UnknownPolicyError, parse_policy_reference, policy_reference
 
 
 def settings(**values):

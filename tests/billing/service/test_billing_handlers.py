@@ -12,8 +12,9 @@ from decimal import Decimal
 from importlib import resources
 
 import pytest
-from billing import handlers, storage
-from billing.domain import parse_policy_text
+from billing import usecases
+from billing.adapters.policy_files import parse_policy_text
+from billing.store import Store
 from reliability.consumer import RejectEvent
 from reliability.database import transaction
 from sqlmodel import Session
@@ -34,15 +35,15 @@ TWO_SEMESTERS = (("A", "6", 1), ("B", "4", 2), ("C", "1.5", 2))
 
 def apply(engine, handler, event, policy):
     with transaction(engine) as session:
-        handler(session, event, policy=policy)
+        handler(Store(session), event, policy)
 
 
 def create(engine, policy, event):
-    apply(engine, handlers.apply_event, event, policy)
+    apply(engine, usecases.bill_enrolment_event, event, policy)
 
 
 def cancel(engine, policy, event):
-    apply(engine, handlers.apply_event, event, policy)
+    apply(engine, usecases.bill_enrolment_event, event, policy)
 
 
 def test_enrolment_created_stores_and_announces_the_invoice(engine, uantwerp_en):
@@ -50,9 +51,9 @@ def test_enrolment_created_stores_and_announces_the_invoice(engine, uantwerp_en)
     create(engine, uantwerp_en, event)
 
     with Session(engine) as session:
-        invoice = storage.get_invoice(session, "enr-1")
-        lines = storage.invoice_lines(session, "enr-1")
-        enrolment = storage.get_enrolment(session, "enr-1")
+        invoice = Store(session).invoice("enr-1")
+        lines = Store(session).invoice_lines("enr-1")
+        enrolment = Store(session).enrolment("enr-1")
     assert [(line.semester, line.credits, line.amount) for line in lines] == [
         (1, Decimal("6"), Decimal("199.98")),
         (2, Decimal("5.5"), Decimal("183.32")),
@@ -62,7 +63,7 @@ def test_enrolment_created_stores_and_announces_the_invoice(engine, uantwerp_en)
 
     [published] = queued_events(engine)
     assert published.type == "TuitionInvoiced" and published.source == "/services/billing"
-    assert published.id == handlers.invoice_event_id("enr-1") == invoice.event_id
+    assert published.id == usecases.invoice_event_id("enr-1") == invoice.event_id
     assert published.time == event.time  # the cause's time, so a replay publishes the same event
     assert wire_lines(published) == [(1, "6", "199.98"), (2, "5.5", "183.32")]
     data = published.to_json()["data"]
@@ -73,7 +74,7 @@ def test_enrolment_created_stores_and_announces_the_invoice(engine, uantwerp_en)
 def test_names_and_email_addresses_are_not_kept(engine, uantwerp_en):
     create(engine, uantwerp_en, enrolment_created("enr-1"))
     with Session(engine) as session:
-        stored = repr(storage.get_enrolment(session, "enr-1").model_dump())
+        stored = repr(Store(session).enrolment("enr-1").model_dump())
     published = b"".join(event.to_kafka().value for event in queued_events(engine))
     for personal in ("Ada", "Peeters", "example.org"):
         assert personal not in stored and personal.encode() not in published
@@ -103,15 +104,15 @@ def test_cancellation_is_reimbursed_by_the_policy_window(
 
     [published] = queued_of_type(engine, "ReimbursementCalculated")
     data = published.to_json()["data"]
-    assert published.id == handlers.reimbursement_event_id("enr-1")
+    assert published.id == usecases.reimbursement_event_id("enr-1")
     assert (data["policy"], data["rule"], data["currency"]) == ("uantwerp-en@1", rule, "EUR")
     assert wire_lines(published) == [(1, "6", semester_1), (2, "5.5", semester_2)]
     assert (data["fixed_fee"], data["total"]) == (fixed_fee, total)
     assert datetime.fromisoformat(data["cancelled_at"]) == cancelled_at
 
     with Session(engine) as session:
-        stored = storage.get_reimbursement(session, "enr-1")
-        lines = storage.reimbursement_lines(session, "enr-1")
+        stored = Store(session).reimbursement("enr-1")
+        lines = Store(session).reimbursement_lines("enr-1")
     assert (stored.policy_id, stored.policy_version, stored.rule) == ("uantwerp-en", "1", rule)
     assert stored.cancellation_event_id == cancellation.id
     assert [(line.semester, line.invoiced, line.refunded) for line in lines] == [
@@ -139,7 +140,7 @@ def test_the_same_enrolment_announced_again_under_a_new_id_changes_nothing(engin
     create(engine, uantwerp_en, again)
     assert [event.type for event in queued_events(engine)] == ["TuitionInvoiced"]
     with Session(engine) as session:
-        assert storage.get_enrolment(session, "enr-1").created_event_id == first.id
+        assert Store(session).enrolment("enr-1").created_event_id == first.id
 
 
 def test_a_different_enrolment_under_a_known_id_is_rejected(engine, uantwerp_en):
@@ -148,7 +149,7 @@ def test_a_different_enrolment_under_a_known_id_is_rejected(engine, uantwerp_en)
         create(engine, uantwerp_en, enrolment_created("enr-1", per_credit="60.00"))
     assert "enr-1" in rejected.value.reason
     with Session(engine) as session:
-        assert storage.get_invoice(session, "enr-1").total == Decimal("545.00")  # 6 x 50.00 + 245.00
+        assert Store(session).invoice("enr-1").total == Decimal("545.00")  # 6 x 50.00 + 245.00
 
 
 def test_a_second_cancellation_does_not_reimburse_again(engine, uantwerp_en):
@@ -159,7 +160,7 @@ def test_a_second_cancellation_does_not_reimburse_again(engine, uantwerp_en):
     [published] = queued_of_type(engine, "ReimbursementCalculated")
     assert published.to_json()["data"]["total"] == "0.00"
     with Session(engine) as session:
-        stored = storage.get_reimbursement(session, "enr-1")
+        stored = Store(session).reimbursement("enr-1")
     assert stored.cancellation_event_id == first.id and stored.total == Decimal("0.00")
 
 
@@ -171,7 +172,7 @@ def test_a_cancellation_dated_before_the_enrolment_is_rejected(engine, uantwerp_
     assert "2026-09-01T07:59:59+00:00" in rejected.value.reason  # the instants, in UTC
     assert queued_of_type(engine, "ReimbursementCalculated") == []
     with Session(engine) as session:
-        assert storage.get_reimbursement(session, "enr-1") is None
+        assert Store(session).reimbursement("enr-1") is None
 
 
 def test_a_cancellation_before_its_enrolment_waits_and_is_settled_when_it_arrives(engine, uantwerp_en):
@@ -179,7 +180,7 @@ def test_a_cancellation_before_its_enrolment_waits_and_is_settled_when_it_arrive
     cancel(engine, uantwerp_en, cancellation)
     assert queued_events(engine) == []
     with Session(engine) as session:
-        [waiting] = storage.pending_cancellations(session)
+        [waiting] = Store(session).pending_cancellations()
     assert (waiting.enrolment_id, waiting.event_id, waiting.status) == ("enr-1", cancellation.id, "waiting")
 
     create(engine, uantwerp_en, enrolment_created("enr-1", courses=TWO_SEMESTERS, per_credit="33.33"))
@@ -190,10 +191,10 @@ def test_a_cancellation_before_its_enrolment_waits_and_is_settled_when_it_arrive
     assert (data["rule"], data["total"]) == ("second-semester-refund", "183.32")
     assert reimbursed.time == cancellation.time
     with Session(engine) as session:
-        assert storage.pending_cancellations(session) == []
-        [settled] = storage.pending_cancellations(session, statuses=["settled"])
+        assert Store(session).pending_cancellations() == []
+        [settled] = Store(session).pending_cancellations(statuses=["settled"])
         assert settled.resolved_at is not None
-        assert storage.get_reimbursement(session, "enr-1").cancellation_event_id == cancellation.id
+        assert Store(session).reimbursement("enr-1").cancellation_event_id == cancellation.id
 
 
 def test_of_two_waiting_cancellations_the_first_settles_and_the_second_is_superseded(engine, uantwerp_en):
@@ -206,7 +207,7 @@ def test_of_two_waiting_cancellations_the_first_settles_and_the_second_is_supers
     # 1 October: full refund, 6 x 50.00 + 245.00 = 545.00.
     assert reimbursed.to_json()["data"]["total"] == "545.00"
     with Session(engine) as session:
-        [superseded] = storage.pending_cancellations(session, statuses=["superseded"])
+        [superseded] = Store(session).pending_cancellations(statuses=["superseded"])
     assert superseded.event_id == second.id and first.id in superseded.status_reason
 
 
@@ -221,8 +222,8 @@ def test_a_waiting_cancellation_dated_before_the_enrolment_is_kept_as_rejected_a
     [reimbursed] = queued_of_type(engine, "ReimbursementCalculated")
     assert reimbursed.to_json()["data"]["rule"] == "no-refund"
     with Session(engine) as session:
-        [rejected] = storage.pending_cancellations(session, statuses=["rejected"])
-        assert storage.get_reimbursement(session, "enr-1").cancellation_event_id == valid.id
+        [rejected] = Store(session).pending_cancellations(statuses=["rejected"])
+        assert Store(session).reimbursement("enr-1").cancellation_event_id == valid.id
     assert rejected.event_id == too_early.id and "before the enrolment" in rejected.status_reason
 
 
@@ -245,8 +246,8 @@ def test_a_reimbursement_keeps_the_policy_version_it_was_computed_with(engine, u
     cancel(engine, version_2, enrolment_cancelled("enr-2", brussels(2026, 12, 5)))
 
     with Session(engine) as session:
-        first = storage.get_reimbursement(session, "enr-1")
-        later = storage.get_reimbursement(session, "enr-2")
+        first = Store(session).reimbursement("enr-1")
+        later = Store(session).reimbursement("enr-2")
     # enr-1 keeps version 1's figure (the second-semester line, 183.32); enr-2 gets version 2's (nothing).
     assert (first.policy, first.rule, first.total) == ("uantwerp-en@1", "second-semester-refund", Decimal("183.32"))
     assert (later.policy, later.rule, later.total) == ("uantwerp-en@2", "second-semester-refund", Decimal("0.00"))

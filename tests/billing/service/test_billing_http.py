@@ -7,9 +7,10 @@ import io
 
 import httpx
 import pytest
-from billing import handlers
+from billing import usecases
 from billing.config import BillingSettings
-from billing.http import create_app
+from billing.entrypoints.http import create_app
+from billing.store import Database, Store
 from reliability.database import transaction
 
 from tests.billing.billing_support import TOKEN, brussels, enrolment_cancelled, enrolment_created
@@ -28,15 +29,15 @@ async def client(engine, uantwerp_en):
             enrolment_created("enr-2"),
             enrolment_created("enr-3", academic_year="2027-2028", enrolled_at=brussels(2027, 6, 1, 9)),
         ):
-            handlers.apply_event(session, event, policy=uantwerp_en)
+            usecases.bill_enrolment_event(Store(session), event, uantwerp_en)
         for event in (
             enrolment_cancelled("enr-1", brussels(2027, 2, 1, 12), event_id="cancel-1"),
             enrolment_cancelled("enr-3", brussels(2027, 7, 1, 12), event_id="cancel-3"),
             enrolment_cancelled("enr-9", brussels(2026, 10, 1, 12), event_id="cancel-9"),
         ):
-            handlers.apply_event(session, event, policy=uantwerp_en)
+            usecases.bill_enrolment_event(Store(session), event, uantwerp_en)
     settings = BillingSettings(api_tokens=[TOKEN, "another-token"], database_url="sqlite://")
-    app = create_app(settings, engine)
+    app = create_app(settings, Database(engine))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://billing") as client:
         yield client
 
@@ -62,7 +63,7 @@ async def test_financial_endpoints_need_a_known_bearer_token(client):
 
 
 async def test_no_configured_token_refuses_everyone(engine):
-    app = create_app(BillingSettings(api_tokens=[], database_url="sqlite://"), engine)
+    app = create_app(BillingSettings(api_tokens=[], database_url="sqlite://"), Database(engine))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://billing") as client:
         response = await client.get("/reimbursements", headers={"Authorization": "Bearer "})
         assert response.status_code in (401, 403)
@@ -94,7 +95,7 @@ async def test_statement_of_a_cancelled_enrolment(client):
         "enrolled_at": "2026-09-01T08:00:00Z",
         "status": "cancelled",
         "invoice": {
-            "event_id": handlers.invoice_event_id("enr-1"),
+            "event_id": usecases.invoice_event_id("enr-1"),
             "currency": "EUR",
             "lines": [
                 {"semester": 1, "credits": "6", "amount": "199.98"},
@@ -104,7 +105,7 @@ async def test_statement_of_a_cancelled_enrolment(client):
             "total": "628.30",
         },
         "reimbursement": {
-            "event_id": handlers.reimbursement_event_id("enr-1"),
+            "event_id": usecases.reimbursement_event_id("enr-1"),
             "cancellation_event_id": "cancel-1",
             "cancelled_at": "2027-02-01T11:00:00Z",
             "policy": "uantwerp-en@1",
@@ -175,7 +176,7 @@ async def test_reimbursements_as_csv_for_the_finance_office(client):
             "semester_2_refund": "183.32",
             "fixed_fee_refund": "0.00",
             "total_refund": "183.32",
-            "event_id": handlers.reimbursement_event_id("enr-1"),
+            "event_id": usecases.reimbursement_event_id("enr-1"),
         }
     ]
     other_year = await client.get("/reimbursements?academic_year=2027-2028", headers={**AUTH, "Accept": "text/csv"})

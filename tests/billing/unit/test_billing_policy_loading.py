@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from billing.adapters.policy_files import builtin_registry, load_builtin_policy, load_policy
 from billing.domain import (
     Course,
     EnrolmentSnapshot,
@@ -14,10 +15,7 @@ from billing.domain import (
     PolicyRegistry,
     TuitionTerms,
     UnknownPolicyError,
-    builtin_registry,
     calculate_reimbursement,
-    load_builtin_policy,
-    load_policy,
 )
 
 VALID = """\

@@ -8,6 +8,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
+from billing.adapters.policy_files import builtin_registry, load_builtin_policy
 from billing.domain import (
     CancellationBeforeEnrolmentError,
     CancellationPolicy,
@@ -15,10 +16,8 @@ from billing.domain import (
     EnrolmentSnapshot,
     NaiveDatetimeError,
     TuitionTerms,
-    builtin_registry,
     calculate_reimbursement,
     compute_invoice,
-    load_builtin_policy,
     window_for,
     window_intervals,
 )

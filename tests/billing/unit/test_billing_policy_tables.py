@@ -19,14 +19,13 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from billing.adapters.policy_files import load_builtin_policy, parse_policy_text
 from billing.domain import (
     Course,
     EnrolmentSnapshot,
     Reimbursement,
     TuitionTerms,
     calculate_reimbursement,
-    load_builtin_policy,
-    parse_policy_text,
 )
 
 BRUSSELS = ZoneInfo("Europe/Brussels")

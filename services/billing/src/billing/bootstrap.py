@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from fastapi import FastAPI
-from reliability.database import create_database_engine
 from reliability.migrations import upgrade_to_head
 from reliability.runtime import ServiceRuntime
-from sqlalchemy.engine import make_url
 
-from billing.config import BillingSettings, active_policy, policy_reference
-from billing.handlers import batch_handler_for, handlers_for
-from billing.http import create_app
+from billing.adapters.policy_files import policy_registry
+from billing.config import BillingSettings
+from billing.domain import CancellationPolicy, PolicyRegistry, parse_policy_reference, policy_reference
+from billing.entrypoints.http import create_app
+from billing.entrypoints.kafka import batch_handler, event_handlers
+from billing.store import Database, create_sqlite_directory
 from contracts import topics
 
 log = logging.getLogger(__name__)
@@ -25,23 +25,22 @@ MIGRATIONS = "billing:migrations"
 def build(settings: BillingSettings) -> tuple[FastAPI, ServiceRuntime]:
     """Everything `python -m billing` runs; a bad policy configuration or database fails here, at start-up."""
     policy = active_policy(settings)
-    _create_sqlite_directory(settings.database_url)
+    create_sqlite_directory(settings.database_url)
     upgrade_to_head(settings.database_url, MIGRATIONS)
-    engine = create_database_engine(settings.database_url)
+    database = Database.connect(settings.database_url)
     runtime = ServiceRuntime(
         service=SERVICE,
         settings=settings,
-        engine=engine,
+        engine=database.engine,
         consumes=[topics.ENROLMENT_EVENTS],
-        handlers=handlers_for(policy),
-        batch_handler=batch_handler_for(policy),
+        handlers=event_handlers(policy),
+        batch_handler=batch_handler(policy),
     )
     log.info("billing configured", extra={"policy": policy_reference(policy), "topic_prefix": settings.topic_prefix})
-    return create_app(settings, engine, runtime), runtime
+    return create_app(settings, database, runtime), runtime
 
 
-def _create_sqlite_directory(database_url: str) -> None:
-    """The default URL points at ./var/billing.db; SQLite creates the file but not its directory."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+def active_policy(settings: BillingSettings, registry: PolicyRegistry | None = None) -> CancellationPolicy:
+    """The policy new cancellations are computed with; an unknown id or version stops the service at start-up."""
+    policy_id, version = parse_policy_reference(settings.cancellation_policy)
+    return (registry or policy_registry(settings.policy_dir)).get(policy_id, version)

@@ -1,6 +1,7 @@
 """Pure money rules of the billing service: tuition invoices and cancellation reimbursements.
 
-No I/O beyond reading policy files; the service layer maps the wire contract onto these types.
+No I/O of any kind: policy files are read by billing.adapters.policy_files, and the use cases map the wire
+contract onto these types.
 """
 
 from billing.domain.money import round_to_cent
@@ -13,9 +14,18 @@ from billing.domain.policy import (
     PolicyVersion,
     RefundSpec,
     Window,
+    parse_policy_reference,
+    policy_reference,
 )
-from billing.domain.policy_loader import load_policy, parse_policy_text
-from billing.domain.registry import PolicyRegistry, UnknownPolicyError, builtin_registry, load_builtin_policy
+from billing.domain.records import (
+    REJECTED,
+    SETTLED,
+    SUPERSEDED,
+    WAITING,
+    BilledEnrolment,
+    WaitingCancellation,
+)
+from billing.domain.registry import PolicyRegistry, UnknownPolicyError
 from billing.domain.reimbursement import (
     CancellationBeforeEnrolmentError,
     Reimbursement,
@@ -37,7 +47,12 @@ from billing.domain.tuition import (
 )
 
 __all__ = [
+    "REJECTED",
+    "SETTLED",
+    "SUPERSEDED",
+    "WAITING",
     "AcademicYear",
+    "BilledEnrolment",
     "CancellationBeforeEnrolmentError",
     "CancellationPolicy",
     "Case",
@@ -56,14 +71,13 @@ __all__ = [
     "ReimbursementLine",
     "TuitionTerms",
     "UnknownPolicyError",
+    "WaitingCancellation",
     "Window",
     "WindowInterval",
-    "builtin_registry",
     "calculate_reimbursement",
     "compute_invoice",
-    "load_builtin_policy",
-    "load_policy",
-    "parse_policy_text",
+    "parse_policy_reference",
+    "policy_reference",
     "round_to_cent",
     "window_for",
     "window_intervals",

@@ -262,3 +262,18 @@ def check_version(version: object) -> PolicyVersion:
             raise PolicyError("version", f"not a real date: {version!r}") from error
         return version
     raise PolicyError("version", f"must be a positive integer or an ISO date, got {version!r}")
+
+
+def policy_reference(policy: CancellationPolicy) -> str:
+    """The `policy` field of ReimbursementCalculated: id and version, e.g. "uantwerp-en@1"."""
+    return f"{policy.id}@{policy.version}"
+
+
+def parse_policy_reference(reference: str) -> tuple[str, PolicyVersion | None]:
+    """`uantwerp-en` -> ("uantwerp-en", None); `uantwerp-en@1` -> (.., 1); `ugent@2026-09-01` -> (.., "2026-09-01")."""
+    policy_id, separator, version_text = reference.strip().partition("@")
+    if not separator:
+        return policy_id, None
+    if not version_text:
+        raise ValueError(f"CANCELLATION_POLICY {reference!r}: nothing after '@'")
+    return policy_id, int(version_text) if version_text.isdigit() else version_text

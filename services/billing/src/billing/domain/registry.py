@@ -1,16 +1,13 @@
-"""Policies by id and version, so a past reimbursement can be recomputed with the version it used."""
+"""Policies by id and version, so a past reimbursement can be recomputed with the version it used.
+
+The shipped policies and those of POLICY_DIR are read by billing.adapters.policy_files.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from functools import cache
-from importlib import resources
 
 from billing.domain.policy import CancellationPolicy, PolicyVersion
-from billing.domain.policy_loader import parse_policy_text
-
-BUILTIN_POLICY_PACKAGE = "billing"
-BUILTIN_POLICY_DIRECTORY = "policies"
 
 
 class UnknownPolicyError(KeyError):
@@ -63,24 +60,3 @@ class PolicyRegistry:
         for policy_id in self.policy_ids():
             for version in self.versions(policy_id):
                 yield self._policies[policy_id][version]
-
-
-@cache
-def _builtin_policies() -> tuple[CancellationPolicy, ...]:
-    directory = resources.files(BUILTIN_POLICY_PACKAGE).joinpath(BUILTIN_POLICY_DIRECTORY)
-    files = sorted((entry for entry in directory.iterdir() if entry.name.endswith(".yaml")), key=lambda e: e.name)
-    return tuple(
-        parse_policy_text(
-            entry.read_text(encoding="utf-8"), f"{BUILTIN_POLICY_PACKAGE}/{BUILTIN_POLICY_DIRECTORY}/{entry.name}"
-        )
-        for entry in files
-    )
-
-
-def builtin_registry() -> PolicyRegistry:
-    """A fresh registry holding every policy version shipped with the billing package."""
-    return PolicyRegistry(_builtin_policies())
-
-
-def load_builtin_policy(policy_id: str, version: PolicyVersion | None = None) -> CancellationPolicy:
-    return PolicyRegistry(_builtin_policies()).get(policy_id, version)

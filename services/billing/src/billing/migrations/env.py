@@ -2,6 +2,6 @@
 
 from reliability.migrations import run_migrations
 
-from billing.storage import service_metadata
+from billing.store import schema_metadata
 
-run_migrations(service_metadata())
+run_migrations(schema_metadata())

@@ -1,4 +1,4 @@
-"""Billing tables and the small queries the handlers and the HTTP API need.
+"""Billing's tables, in their own registry (not SQLModel's global one), and the schema the migrations build.
 
 What is stored is what was computed: invoice and reimbursement figures are written once, when the event is
 handled, and read back as they are. Nothing here recomputes a stored figure, so a later policy file (or a
@@ -10,32 +10,22 @@ not stored.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from reliability.columns import Money, UTCDateTime
-from reliability.tables import schema_metadata
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Column,
-    Dialect,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    Numeric,
-    String,
-    Table,
-    select,
-)
+from reliability.tables import ROW_ID, table_registry
+from reliability.tables import schema_metadata as _schema_metadata
+from sqlalchemy import JSON, Column, Dialect, ForeignKey, Index, Integer, MetaData, Numeric, String, Table
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field, Session, SQLModel, col
+from sqlmodel import Field, SQLModel
 
-# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
-_ROW_ID = BigInteger().with_variant(Integer, "sqlite")
+REGISTRY = table_registry()
+
+
+class BillingTable(SQLModel, registry=REGISTRY):
+    """Base of billing's table classes."""
 
 
 class Credits(TypeDecorator[Decimal]):
@@ -58,7 +48,7 @@ class Credits(TypeDecorator[Decimal]):
         return None if value is None else Decimal(str(value)).normalize()
 
 
-class Enrolment(SQLModel, table=True):
+class EnrolmentRow(BillingTable, table=True):
     """The enrolment as EnrolmentCreated described it: everything a later reimbursement is computed from."""
 
     __tablename__ = "billing_enrolment"
@@ -78,7 +68,7 @@ class Enrolment(SQLModel, table=True):
     recorded_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
-class Invoice(SQLModel, table=True):
+class InvoiceRow(BillingTable, table=True):
     __tablename__ = "billing_invoice"
 
     enrolment_id: str = Field(
@@ -92,7 +82,7 @@ class Invoice(SQLModel, table=True):
     recorded_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
-class InvoiceLine(SQLModel, table=True):
+class InvoiceLineRow(BillingTable, table=True):
     __tablename__ = "billing_invoice_line"
 
     enrolment_id: str = Field(
@@ -103,7 +93,7 @@ class InvoiceLine(SQLModel, table=True):
     amount: Decimal = Field(sa_column=Column(Money, nullable=False))
 
 
-class Reimbursement(SQLModel, table=True):
+class ReimbursementRow(BillingTable, table=True):
     """At most one per enrolment: the first cancellation applied stands."""
 
     __tablename__ = "billing_reimbursement"
@@ -130,7 +120,7 @@ class Reimbursement(SQLModel, table=True):
         return f"{self.policy_id}@{self.policy_version}"
 
 
-class ReimbursementLine(SQLModel, table=True):
+class ReimbursementLineRow(BillingTable, table=True):
     __tablename__ = "billing_reimbursement_line"
 
     enrolment_id: str = Field(
@@ -142,18 +132,7 @@ class ReimbursementLine(SQLModel, table=True):
     refunded: Decimal = Field(sa_column=Column(Money, nullable=False))
 
 
-WAITING = "waiting"
-"""The enrolment has not arrived yet."""
-SETTLED = "settled"
-"""The enrolment arrived and this cancellation's reimbursement was computed."""
-SUPERSEDED = "superseded"
-"""The enrolment arrived, but an earlier cancellation of it was settled first."""
-REJECTED = "rejected"
-"""The enrolment arrived and showed this cancellation can never apply (e.g. dated before the enrolment)."""
-PENDING_STATUSES = (WAITING, SETTLED, SUPERSEDED, REJECTED)
-
-
-class PendingCancellation(SQLModel, table=True):
+class PendingCancellationRow(BillingTable, table=True):
     """A cancellation that arrived before its enrolment; kept (never dropped) until the enrolment arrives.
 
     Rows stay after they are resolved, with the outcome, so operators can trace what happened to each one.
@@ -162,7 +141,7 @@ class PendingCancellation(SQLModel, table=True):
     __tablename__ = "billing_pending_cancellation"
     __table_args__ = (Index("ix_billing_pending_cancellation_enrolment", "enrolment_id", "id"),)
 
-    id: int | None = Field(default=None, sa_column=Column(_ROW_ID, primary_key=True, autoincrement=True))
+    id: int | None = Field(default=None, sa_column=Column(ROW_ID, primary_key=True, autoincrement=True))
     """Arrival order: when the enrolment arrives, waiting cancellations are resolved in this order."""
     enrolment_id: str = Field(sa_column=Column(String(64), nullable=False))
     event_source: str = Field(sa_column=Column(String(1000), nullable=False))
@@ -175,82 +154,20 @@ class PendingCancellation(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
 
 
-BILLING_TABLES: tuple[Table, ...] = tuple(
+TABLES: tuple[Table, ...] = tuple(
     model.__table__  # type: ignore[union-attr]
-    for model in (Enrolment, Invoice, InvoiceLine, Reimbursement, ReimbursementLine, PendingCancellation)
+    for model in (
+        EnrolmentRow,
+        InvoiceRow,
+        InvoiceLineRow,
+        ReimbursementRow,
+        ReimbursementLineRow,
+        PendingCancellationRow,
+    )
 )
+"""Billing's tables, parents first: the order they are created and written in."""
 
 
-def service_metadata() -> MetaData:
-    """The schema of this service's database: the kit's tables and billing's, nothing else.
-
-    SQLModel keeps every table of every imported module in one MetaData; in a process that also imports other
-    services (the test suite) that one holds their tables too, so migrations compare against this copy.
-    """
-    return schema_metadata(*BILLING_TABLES)
-
-
-# --- queries ------------------------------------------------------------------------------------------------
-
-
-def get_enrolment(session: Session, enrolment_id: str) -> Enrolment | None:
-    return session.get(Enrolment, enrolment_id)
-
-
-def get_invoice(session: Session, enrolment_id: str) -> Invoice | None:
-    return session.get(Invoice, enrolment_id)
-
-
-def get_reimbursement(session: Session, enrolment_id: str) -> Reimbursement | None:
-    return session.get(Reimbursement, enrolment_id)
-
-
-def invoice_lines(session: Session, enrolment_id: str) -> list[InvoiceLine]:
-    statement = (
-        select(InvoiceLine).where(col(InvoiceLine.enrolment_id) == enrolment_id).order_by(col(InvoiceLine.semester))
-    )
-    return list(session.scalars(statement))
-
-
-def reimbursement_lines(session: Session, enrolment_id: str) -> list[ReimbursementLine]:
-    statement = (
-        select(ReimbursementLine)
-        .where(col(ReimbursementLine.enrolment_id) == enrolment_id)
-        .order_by(col(ReimbursementLine.semester))
-    )
-    return list(session.scalars(statement))
-
-
-def pending_cancellations(
-    session: Session, *, enrolment_id: str | None = None, statuses: Sequence[str] = (WAITING,)
-) -> list[PendingCancellation]:
-    statement = select(PendingCancellation).where(col(PendingCancellation.status).in_(list(statuses)))
-    if enrolment_id is not None:
-        statement = statement.where(col(PendingCancellation.enrolment_id) == enrolment_id)
-    return list(session.scalars(statement.order_by(col(PendingCancellation.id))))
-
-
-def reimbursements(session: Session, academic_year: str | None = None) -> list[tuple[Reimbursement, Enrolment]]:
-    """Reimbursements with their enrolment, in enrolment-id order (stable for exports)."""
-    statement = select(Reimbursement, Enrolment).join(
-        Enrolment, col(Enrolment.enrolment_id) == col(Reimbursement.enrolment_id)
-    )
-    if academic_year is not None:
-        statement = statement.where(col(Enrolment.academic_year) == academic_year)
-    rows = session.execute(statement.order_by(col(Reimbursement.enrolment_id)))
-    return [(reimbursement, enrolment) for reimbursement, enrolment in rows]
-
-
-def lines_of_reimbursements(session: Session, enrolment_ids: Sequence[str]) -> dict[str, list[ReimbursementLine]]:
-    """Lines of many reimbursements in one query (an export lists a whole academic year)."""
-    result: dict[str, list[ReimbursementLine]] = {enrolment_id: [] for enrolment_id in enrolment_ids}
-    if not enrolment_ids:
-        return result
-    statement = (
-        select(ReimbursementLine)
-        .where(col(ReimbursementLine.enrolment_id).in_(list(enrolment_ids)))
-        .order_by(col(ReimbursementLine.enrolment_id), col(ReimbursementLine.semester))
-    )
-    for line in session.scalars(statement):
-        result[line.enrolment_id].append(line)
-    return result
+def schema_metadata() -> MetaData:
+    """The schema of this service's database: the kit's tables and billing's, nothing else (the migrations')."""
+    return _schema_metadata(*TABLES)

@@ -1,21 +1,16 @@
-"""Reads one cancellation-policy YAML file into a :class:`CancellationPolicy`.
+"""Turns a cancellation-policy document (the mapping a policy file holds) into a :class:`CancellationPolicy`.
 
-All YAML handling lives here. Every error is a :class:`PolicyError` naming the file and the field path
-(``windows[1].until.date``), so a broken policy is refused at load time instead of mis-refunding later.
+Pure: the file reading and YAML parsing are in billing.adapters.policy_files. Every error is a
+:class:`PolicyError` naming the field path (``windows[1].until.date``), so a broken policy is refused at load
+time instead of mis-refunding later.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from datetime import date, time
-from pathlib import Path
-from typing import Any, TypeVar
-
-import yaml
-from yaml.constructor import ConstructorError
-from yaml.nodes import MappingNode
+from typing import TypeVar
 
 from billing.domain.policy import (
     WEEKDAYS,
@@ -35,42 +30,6 @@ _MONTH_DAY = re.compile(r"(\d{2})-(\d{2})")
 _HOUR_MINUTE = re.compile(r"(\d{2}):(\d{2})")
 
 _T = TypeVar("_T")
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys, which plain YAML loading silently overwrites."""
-
-    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Hashable, Any]:
-        seen: set[object] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise ConstructorError(
-                    "while constructing a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def load_policy(path: str | os.PathLike[str]) -> CancellationPolicy:
-    """Load and validate one policy file; raises :class:`PolicyError` naming the file and the field."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as error:
-        raise PolicyError("(file)", f"cannot be read: {error.strerror or error}", str(file)) from error
-    return parse_policy_text(text, str(file))
-
-
-def parse_policy_text(text: str, source: str) -> CancellationPolicy:
-    try:
-        document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
-    except yaml.YAMLError as error:
-        raise PolicyError("(yaml)", f"not valid YAML: {error}", source) from error
-    try:
-        return parse_policy_document(document)
-    except PolicyError as error:
-        raise error.in_source(source) from None
 
 
 def parse_policy_document(document: object) -> CancellationPolicy:

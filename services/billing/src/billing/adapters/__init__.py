@@ -1,0 +1,1 @@
+"""Billing's outbound things other than the database: the cancellation-policy files."""

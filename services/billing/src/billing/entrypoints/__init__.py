@@ -1,0 +1,1 @@
+"""Billing's doors: the Kafka consumer's handlers and the HTTP API."""
