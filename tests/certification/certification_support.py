@@ -18,9 +18,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from certification import storage
-from certification.credentials import microcredential_context
+from certification.adapters import microcredential_context
+from certification.adapters.issuer import Issuer
 from certification.domain import microcredential_context_url
-from certification.issuer import Issuer
 from reliability.consumer import Handler
 from reliability.database import transaction
 from reliability.tables import OutboxMessage

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from certification.adapters import IssuerKey, generate_secret_key
+from certification.adapters.issuer import Issuer
 from certification.bootstrap import migrate
 from certification.config import CertificationSettings
-from certification.credentials import IssuerKey, generate_secret_key
 from certification.handlers import handlers_for
 from certification.http import create_app
-from certification.issuer import Issuer
 from reliability.database import create_database_engine
 
 from tests.certification.certification_support import BASE_URL, ISSUER_ID, TOKEN

@@ -17,12 +17,12 @@ from urllib.parse import quote
 
 import pytest
 import uvicorn
+from certification.adapters import generate_secret_key
+from certification.adapters.issuer import Issuer
 from certification.bootstrap import migrate
 from certification.config import CertificationSettings
-from certification.credentials import generate_secret_key
 from certification.handlers import handlers_for
 from certification.http import create_app
-from certification.issuer import Issuer
 from reliability.database import create_database_engine
 
 from tests.certification.certification_support import (

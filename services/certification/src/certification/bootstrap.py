@@ -11,10 +11,10 @@ from reliability.migrations import upgrade_to_head
 from reliability.runtime import ServiceRuntime
 from sqlalchemy.engine import Engine, make_url
 
+from certification.adapters.issuer import Issuer
 from certification.config import CertificationSettings
 from certification.handlers import handlers_for
 from certification.http import create_app
-from certification.issuer import Issuer
 from contracts import topics
 
 log = logging.getLogger(__name__)

@@ -39,7 +39,8 @@ from reliability.outbox import add_to_outbox
 from sqlmodel import Session
 
 from certification import storage
-from certification.credentials import StatusList, UndefinedTermError, allocate_index
+from certification.adapters import StatusList, UndefinedTermError, allocate_index
+from certification.adapters.issuer import Issuer
 from certification.domain import (
     Assessment,
     AwardingBody,
@@ -53,7 +54,6 @@ from certification.domain import (
     build_credential,
     evaluate_completion,
 )
-from certification.issuer import Issuer
 from contracts import (
     CloudEvent,
     CourseCompleted,

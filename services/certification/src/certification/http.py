@@ -31,12 +31,12 @@ from reliability.runtime import ServiceRuntime, notify_relay
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from certification import certificate, handlers, storage
+from certification import handlers, storage
+from certification.adapters import microcredential_context
+from certification.adapters.issuer import Issuer
+from certification.adapters.pdf import render_certificate_pdf
 from certification.config import CertificationSettings
-from certification.credentials import microcredential_context
-from certification.domain import CompletionStatus
-from certification.issuer import Issuer
-from certification.pdf import render_certificate_pdf
+from certification.domain import CompletionStatus, Learner, certificate
 
 MAX_VERIFY_BODY = 1_000_000
 """Bytes; a credential is a few kilobytes, so a megabyte is generous and bounds the canonicalisation work."""
@@ -265,7 +265,7 @@ def create_app(
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"there is no credential {credential_id!r}")
         row, enrolment = found
         pdf = render_certificate_pdf(
-            learner=certificate.learner_of(enrolment),
+            learner=_learner_of(enrolment),
             microcredential=certificate.microcredential_of_document(row.document),
             issued_at=certificate.issued_at_of(row.document),
             verification_url=issuer.verification_url(row.url),
@@ -447,6 +447,15 @@ def _progress(session: Session, enrolment_id: str) -> ProgressOut | None:
         ),
         held=None if held is None else _held_out(held),
         rejected_assessments=[_rejected_out(row) for row in rows if row.rejected_reason is not None],
+    )
+
+
+def _learner_of(enrolment: storage.EnrolmentRow) -> Learner:
+    return Learner(
+        id=enrolment.student_id,
+        given_name=enrolment.student_given_name,
+        family_name=enrolment.student_family_name,
+        email=None,  # the certificate never shows it
     )
 
 

@@ -14,11 +14,11 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
-from certification.credentials.canonical import UndefinedTermError
-from certification.credentials.contexts import DocumentLoader, DocumentNotFoundError
-from certification.credentials.keys import KeyFormatError, decode_multibase_base58btc, public_key_from_multibase
-from certification.credentials.signing import CRYPTOSUITE, PROOF_PURPOSE, PROOF_TYPE, hash_data, proof_configuration
-from certification.credentials.status_list import StatusListError, status_list_from_credential
+from certification.adapters.canonical import UndefinedTermError
+from certification.adapters.contexts import DocumentLoader, DocumentNotFoundError
+from certification.adapters.keys import KeyFormatError, decode_multibase_base58btc, public_key_from_multibase
+from certification.adapters.signing import CRYPTOSUITE, PROOF_PURPOSE, PROOF_TYPE, hash_data, proof_configuration
+from certification.adapters.status_list import StatusListError, status_list_from_credential
 
 JsonObject = dict[str, Any]
 # Given a URL, return the JSON document published there (or None if unknown).

@@ -22,17 +22,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from certification.credentials import (
-    DocumentLoader,
-    IssuerKey,
-    PublicKeyEntry,
-    StatusList,
-    VerificationResult,
-    build_controller_document,
-    build_status_list_credential,
-    sign_credential,
-    verify_credential,
-)
+from certification.adapters.contexts import DocumentLoader
+from certification.adapters.keys import IssuerKey, PublicKeyEntry, build_controller_document
+from certification.adapters.signing import sign_credential
+from certification.adapters.status_list import StatusList, build_status_list_credential
+from certification.adapters.verification import VerificationResult, verify_credential
 
 JsonObject = dict[str, Any]
 Resolver = Callable[[str], JsonObject | None]
