@@ -13,8 +13,9 @@ from sqlalchemy.engine import Engine, make_url
 
 from certification.adapters.issuer import Issuer
 from certification.config import CertificationSettings
-from certification.handlers import handlers_for
-from certification.http import create_app
+from certification.entrypoints.http import create_app
+from certification.entrypoints.kafka import event_handlers
+from certification.store import Database
 from contracts import topics
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def create_runtime(settings: CertificationSettings, engine: Engine, issuer: Issu
         settings=settings,
         engine=engine,
         consumes=list(CONSUMES),
-        handlers=handlers_for(issuer),
+        handlers=event_handlers(issuer),
     )
 
 
@@ -72,4 +73,4 @@ def build(
             "topic_prefix": settings.topic_prefix,
         },
     )
-    return create_app(settings, engine, issuer, runtime), runtime
+    return create_app(settings, Database(engine, runtime), issuer, runtime), runtime
