@@ -29,7 +29,6 @@ from certification.adapters.status_list import StatusList, build_status_list_cre
 from certification.adapters.verification import VerificationResult, verify_credential
 
 JsonObject = dict[str, Any]
-Resolver = Callable[[str], JsonObject | None]
 
 
 def utc_now() -> datetime:
@@ -99,11 +98,6 @@ class Issuer:
         prefix = self.status_list_url("")
         rest = url.removeprefix(prefix)
         return rest if url.startswith(prefix) and rest and "/" not in rest and "#" not in rest else None
-
-    def credential_id_of(self, url: str) -> str | None:
-        prefix = self.credential_url("")
-        rest = url.removeprefix(prefix)
-        return rest if url.startswith(prefix) and rest and "/" not in rest else None
 
     def verification_url(self, credential_url: str) -> str:
         return f"{self.base_url}/verify?credential={quote(credential_url, safe='')}"
