@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from reliability.columns import UTCDateTime
-from reliability.database import lock_until_commit, transaction
+from reliability.database import create_database_engine, lock_until_commit, transaction
 from reliability.outbox import add_to_outbox
 from reliability.runtime import ServiceRuntime, notify_relay
 from reliability.tables import ROW_ID, table_registry
@@ -34,7 +35,7 @@ from sqlalchemy import (
     delete,
     select,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Field, Session, SQLModel, col
 
 from contracts import CloudEvent
@@ -344,6 +345,14 @@ class Database:
         self.engine = engine
         self._runtime = runtime
 
+    @classmethod
+    def connect(cls, database_url: str) -> Database:
+        return cls(create_database_engine(database_url))
+
+    def waking(self, runtime: ServiceRuntime) -> Database:
+        """The same database, waking the runtime's outbox relay after a unit of work that queued an event."""
+        return Database(self.engine, runtime)
+
     @contextmanager
     def unit_of_work(self) -> Iterator[Store]:
         """A Store in one transaction that commits at the end of the block; then the relay is woken if the unit
@@ -359,3 +368,10 @@ class Database:
     def reading(self) -> Iterator[Store]:
         with Session(self.engine, expire_on_commit=False) as session:
             yield Store(session)
+
+
+def create_sqlite_directory(database_url: str) -> None:
+    """The directory of a SQLite database file, made if missing (the migrations then create the file)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)

@@ -7,10 +7,9 @@ dead-letter topic are the kit's.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reliability.consumer import Handler
-from sqlmodel import Session
 
 from certification import usecases
 from certification.adapters.issuer import Issuer
@@ -22,6 +21,9 @@ from contracts import (
     EnrolmentCreated,
     MicroCredentialPublished,
 )
+
+if TYPE_CHECKING:  # the kit's session of the event's transaction, handed on to the Store unopened
+    from sqlmodel import Session
 
 
 def event_handlers(issuer: Issuer) -> dict[str, Handler]:
