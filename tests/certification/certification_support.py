@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from certification import storage
-from certification.credentials import microcredential_context
+from certification.adapters import microcredential_context
+from certification.adapters.issuer import Issuer
 from certification.domain import microcredential_context_url
-from certification.issuer import Issuer
+from certification.store import CredentialRow, HeldCredentialRow, StatusListRow, Store
 from reliability.consumer import Handler
 from reliability.database import transaction
 from reliability.tables import OutboxMessage
@@ -228,24 +228,24 @@ def queued_events(engine: Engine, event_type: str | None = None) -> list[CloudEv
     return [event for event in events if event_type is None or event.type == event_type]
 
 
-def credentials(engine: Engine) -> list[storage.CredentialRow]:
+def credentials(engine: Engine) -> list[CredentialRow]:
     with Session(engine) as session:
-        return list(session.scalars(select(storage.CredentialRow)))
+        return list(session.scalars(select(CredentialRow)))
 
 
-def credential_of(engine: Engine, enrolment_id: str) -> storage.CredentialRow | None:
+def credential_of(engine: Engine, enrolment_id: str) -> CredentialRow | None:
     with Session(engine) as session:
-        return storage.credential_of_enrolment(session, enrolment_id)
+        return Store(session).credential_of_enrolment(enrolment_id)
 
 
-def held(engine: Engine) -> list[storage.HeldCredentialRow]:
+def held(engine: Engine) -> list[HeldCredentialRow]:
     with Session(engine) as session:
-        return storage.held_credentials(session)
+        return Store(session).held_credentials()
 
 
 def status_list_documents(engine: Engine) -> dict[str, Any]:
     with Session(engine) as session:
-        rows = session.scalars(select(storage.StatusListRow))
+        rows = session.scalars(select(StatusListRow))
         return {f"{BASE_URL}/status-lists/{row.id}": row.credential for row in rows}
 
 

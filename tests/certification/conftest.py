@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from certification.adapters import IssuerKey, generate_secret_key
+from certification.adapters.issuer import Issuer
 from certification.bootstrap import migrate
 from certification.config import CertificationSettings
-from certification.credentials import IssuerKey, generate_secret_key
-from certification.handlers import handlers_for
-from certification.http import create_app
-from certification.issuer import Issuer
+from certification.entrypoints.http import create_app
+from certification.entrypoints.kafka import event_handlers
+from certification.store import Database
 from reliability.database import create_database_engine
 
 from tests.certification.certification_support import BASE_URL, ISSUER_ID, TOKEN
@@ -38,7 +39,7 @@ def issuer(retired_key: IssuerKey) -> Issuer:
 
 @pytest.fixture(scope="session")
 def handlers(issuer: Issuer):
-    return handlers_for(issuer)
+    return event_handlers(issuer)
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def settings(database_url) -> CertificationSettings:  # noqa: F811
 
 @pytest.fixture
 def app(settings, engine, issuer):
-    return create_app(settings, engine, issuer)
+    return create_app(settings, Database(engine), issuer)
 
 
 @pytest.fixture

@@ -30,8 +30,8 @@ import pytest
 import yaml
 from billing.bootstrap import active_policy
 from billing.config import BillingSettings
+from certification.adapters import generate_secret_key
 from certification.config import CertificationSettings
-from certification.credentials import generate_secret_key
 from enrolment.config import EnrolmentSettings
 from opscli.cli import DESCRIPTION as OPSCLI_DESCRIPTION
 from opscli.cli import build_parser as opscli_parser

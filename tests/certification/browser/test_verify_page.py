@@ -17,12 +17,13 @@ from urllib.parse import quote
 
 import pytest
 import uvicorn
+from certification.adapters import generate_secret_key
+from certification.adapters.issuer import Issuer
 from certification.bootstrap import migrate
 from certification.config import CertificationSettings
-from certification.credentials import generate_secret_key
-from certification.handlers import handlers_for
-from certification.http import create_app
-from certification.issuer import Issuer
+from certification.entrypoints.http import create_app
+from certification.entrypoints.kafka import event_handlers
+from certification.store import Database
 from reliability.database import create_database_engine
 
 from tests.certification.certification_support import (
@@ -80,13 +81,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     issuer = Issuer.create(base_url=base_url, key_id="key-1", secret=generate_secret_key())
     migrate(database_url)
     engine = create_database_engine(database_url)
-    handlers = handlers_for(issuer)
+    handlers = event_handlers(issuer)
     apply(engine, handlers, heritage_published(), enrolment_created("enr-web"), *passes("enr-web"))
     row = credential_of(engine, "enr-web")
     assert row is not None
     settings = CertificationSettings(database_url=database_url, public_base_url=base_url)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, engine, issuer), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(create_app(settings, Database(engine), issuer), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from certification.credentials import (
+from certification.adapters import (
     DocumentLoader,
     IssuerKey,
     StatusList,

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from certification.credentials.contexts import vendored_context
+from certification.adapters.contexts import vendored_context
 
 pytestmark = pytest.mark.node
 

@@ -9,10 +9,10 @@ import sys
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from certification.adapters import IssuerKey, generate_secret_key, load_private_key, public_key_multibase
 from certification.bootstrap import build, create_issuer
 from certification.config import CertificationSettings, SigningKeyMissing
-from certification.credentials import IssuerKey, generate_secret_key, load_private_key, public_key_multibase
-from certification.storage import schema_metadata
+from certification.store import schema_metadata
 from pydantic import ValidationError
 
 from tests.certification.certification_support import BASE_URL, ISSUER_ID

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from certification import handlers as use_cases
-from certification import storage
+from certification import store as storage
+from certification import usecases as use_cases
+from certification.store import Database, Store
 from reliability.consumer import RejectEvent
 from reliability.database import transaction
 from sqlalchemy.exc import IntegrityError
@@ -60,7 +61,7 @@ def test_all_courses_passed_issues_one_credential_and_announces_it(engine, handl
 
 def _status_list(engine, list_id):
     with Session(engine) as session:
-        row = storage.get_status_list(session, list_id)
+        row = Store(session).status_list(list_id)
         return None if row is None else row.credential
 
 
@@ -124,7 +125,7 @@ def test_duplicate_outcomes_and_enrolments_issue_one_credential(engine, handlers
 def test_try_issue_after_issuance_changes_nothing(engine, handlers, issuer):
     apply(engine, handlers, heritage_published(), enrolment_created("enr-1"), *passes("enr-1"))
     with transaction(engine) as session:
-        assert use_cases.try_issue(session, "enr-1", issuer) is use_cases.IssueOutcome.ALREADY_ISSUED
+        assert use_cases.issue_credential(Store(session), "enr-1", issuer) is use_cases.IssueOutcome.ALREADY_ISSUED
     assert len(credentials(engine)) == 1
 
 
@@ -154,7 +155,7 @@ def test_cancellation_that_arrives_before_its_enrolment_still_counts(engine, han
 
     assert credentials(engine) == []
     with Session(engine) as session:
-        enrolment = storage.get_enrolment(session, "enr-1")
+        enrolment = Store(session).enrolment("enr-1")
         assert enrolment.status == storage.CANCELLED
         assert session.get(storage.PendingCancellationRow, "enr-1") is None
 
@@ -207,7 +208,7 @@ def test_foreign_outcome_kept_before_its_enrolment_is_reported_and_never_counts(
         enrolment_created("enr-1"),
     )
     with Session(engine) as session:
-        [rejected] = storage.rejected_assessments(session)
+        [rejected] = Store(session).rejected_assessments()
     assert rejected.course_id == "2026MCAIP1"
     assert "is not part of enrolment enr-1" in rejected.rejected_reason
     assert credentials(engine) == []
@@ -273,10 +274,8 @@ def test_revocation_sets_the_bit_resigns_the_list_and_announces_it_once(engine, 
     [row] = credentials(engine)
     before = _status_list(engine, "1")
 
-    with transaction(engine) as session:
-        outcome = use_cases.revoke(session, row.id, "issued in error", issuer)
-    with transaction(engine) as session:
-        again = use_cases.revoke(session, row.id, "another reason", issuer)
+    outcome = use_cases.revoke_credential(Database(engine), row.id, "issued in error", issuer)
+    again = use_cases.revoke_credential(Database(engine), row.id, "another reason", issuer)
 
     assert outcome.changed and not again.changed
     assert again.credential.revocation_reason == "issued in error"

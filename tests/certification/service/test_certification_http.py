@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from certification.credentials import sign_credential, verify_credential
+from certification.adapters import sign_credential, verify_credential
 
 from tests.certification.certification_support import (
     AI,

@@ -7,7 +7,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
-from certification.credentials import (
+from certification.adapters import (
     DocumentLoader,
     IssuerKey,
     build_controller_document,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from certification.credentials import (
+from certification.adapters import (
     DocumentLoader,
     DocumentNotFoundError,
     UndefinedTermError,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from certification.credentials import DocumentLoader, DocumentNotFoundError, microcredential_context, standard_documents
+from certification.adapters import DocumentLoader, DocumentNotFoundError, microcredential_context, standard_documents
 from certification.domain import OB_V3P0_CONTEXT_URL, VC_V2_CONTEXT_URL, microcredential_context_url
 
 
@@ -58,7 +58,7 @@ def test_loader_returns_copies():
 
 
 def test_signing_under_a_custom_base_url(env, learner, microcredential, results, issuer_key, controller_document):
-    from certification.credentials import canonicalize, sign_credential, verify_credential
+    from certification.adapters import canonicalize, sign_credential, verify_credential
     from certification.domain import build_credential
 
     base = "https://vc.uni.example"

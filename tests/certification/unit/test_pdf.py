@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from certification.adapters.pdf import format_date, format_ects, render_certificate_pdf
 from certification.domain import Learner
-from certification.pdf import format_date, format_ects, render_certificate_pdf
 from pypdf import PdfReader
 
 VERIFY_URL = "https://credentials.example.edu/verify/5b0f8c1e-7d1a-4a52-9a53-0c0f7a1c9e11"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import base58
 import pytest
-from certification.credentials import (
+from certification.adapters import (
     IssuerKey,
     KeyFormatError,
     PublicKeyEntry,
@@ -22,8 +22,8 @@ from certification.credentials import (
     sign_credential,
     verify_credential,
 )
-from certification.credentials.signing import proof_configuration
-from certification.credentials.verification import ALL_CHECKS
+from certification.adapters.signing import proof_configuration
+from certification.adapters.verification import ALL_CHECKS
 from certification.domain import build_credential
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat

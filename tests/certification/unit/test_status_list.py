@@ -9,7 +9,7 @@ import random
 from datetime import timedelta
 
 import pytest
-from certification.credentials import (
+from certification.adapters import (
     MIN_STATUS_LIST_BITS,
     StatusList,
     StatusListError,

@@ -13,9 +13,9 @@ import sys
 
 from reliability.logs import configure_logging
 
+from certification.adapters import generate_secret_key, load_private_key, public_key_multibase
 from certification.bootstrap import SERVICE, build, create_issuer
 from certification.config import CertificationSettings
-from certification.credentials import generate_secret_key, load_private_key, public_key_multibase
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,15 +6,14 @@ import logging
 from pathlib import Path
 
 from fastapi import FastAPI
-from reliability.database import create_database_engine
 from reliability.migrations import upgrade_to_head
 from reliability.runtime import ServiceRuntime
-from sqlalchemy.engine import Engine, make_url
 
+from certification.adapters.issuer import Issuer
 from certification.config import CertificationSettings
-from certification.handlers import handlers_for
-from certification.http import create_app
-from certification.issuer import Issuer
+from certification.entrypoints.http import create_app
+from certification.entrypoints.kafka import event_handlers
+from certification.store import Database, create_sqlite_directory
 from contracts import topics
 
 log = logging.getLogger(__name__)
@@ -26,9 +25,7 @@ CONSUMES = (topics.ENROLMENT_EVENTS, topics.ASSESSMENT_EVENTS, topics.CATALOGUE)
 
 def migrate(database_url: str) -> None:
     """Bring the database to the newest schema; creates the directory of a SQLite file if needed."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    create_sqlite_directory(database_url)
     upgrade_to_head(database_url, str(MIGRATIONS))
 
 
@@ -44,13 +41,13 @@ def create_issuer(settings: CertificationSettings) -> Issuer:
     )
 
 
-def create_runtime(settings: CertificationSettings, engine: Engine, issuer: Issuer) -> ServiceRuntime:
+def create_runtime(settings: CertificationSettings, database: Database, issuer: Issuer) -> ServiceRuntime:
     return ServiceRuntime(
         service=SERVICE,
         settings=settings,
-        engine=engine,
+        engine=database.engine,
         consumes=list(CONSUMES),
-        handlers=handlers_for(issuer),
+        handlers=event_handlers(issuer),
     )
 
 
@@ -61,8 +58,8 @@ def build(
     settings = settings or CertificationSettings()
     issuer = issuer or create_issuer(settings)
     migrate(settings.database_url)
-    engine = create_database_engine(settings.database_url)
-    runtime = create_runtime(settings, engine, issuer)
+    database = Database.connect(settings.database_url)
+    runtime = create_runtime(settings, database, issuer)
     log.info(
         "certification configured",
         extra={
@@ -72,4 +69,4 @@ def build(
             "topic_prefix": settings.topic_prefix,
         },
     )
-    return create_app(settings, engine, issuer, runtime), runtime
+    return create_app(settings, database.waking(runtime), issuer, runtime), runtime

@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 from reliability.settings import ServiceSettings
 
-from certification.credentials import KeyFormatError, PublicKeyEntry, generate_secret_key, public_key_from_multibase
+from certification.adapters import KeyFormatError, PublicKeyEntry, generate_secret_key, public_key_from_multibase
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from certification.domain.model import (
+    AwardingBody,
     CourseResult,
     Learner,
     MicroCredential,
@@ -227,16 +228,38 @@ def build_credential(
     credential (OB 3.0 carries it in ``IdentityObject.salt``).
     """
     mc = microcredential
-    results = tuple(results)
-    by_course = _validate(mc, results, issued_at)
+    by_course = _validate(mc, tuple(results), issued_at)
     achievement_id = achievement_id or default_achievement_id(issuer_id, mc.id)
-    issued = xsd_datetime(issued_at)
-    body = mc.awarding_body
+    result_descriptions, subject_results = _results(mc, by_course, achievement_id)
+    credential: JsonObject = {
+        "@context": credential_context(context_base_url),
+        "id": credential_id,
+        "type": list(CREDENTIAL_TYPES),
+        "name": mc.title,
+        "issuer": _issuer_profile(mc.awarding_body, issuer_id),
+        # Annex I "date of issuing". OB's awardedDate is left out on purpose:
+        # the OB 3.0.3 context types it "xsd:dateTime" without defining the
+        # xsd prefix, so it would sign a bogus datatype IRI.
+        "validFrom": xsd_datetime(issued_at),
+        "credentialSubject": {
+            "type": ["AchievementSubject"],
+            "identifier": _learner_identifiers(learner, identity_salt),
+            "achievement": _achievement(mc, achievement_id, result_descriptions),
+            "creditsEarned": json_number(mc.ects_credits),
+            "term": mc.academic_year,
+            "result": subject_results,
+        },
+    }
+    if status is not None:
+        credential["credentialStatus"] = credential_status_entry(status)
+    return credential
 
+
+def _issuer_profile(body: AwardingBody, issuer_id: str) -> JsonObject:
     address: JsonObject = {"type": ["Address"], "addressCountryCode": body.country_code.upper()}
     if body.region:
         address["addressRegion"] = body.region
-    issuer: JsonObject = {
+    return {
         "id": issuer_id,
         "type": ["Profile"],
         "name": body.name,
@@ -244,10 +267,14 @@ def build_credential(
         "address": address,
     }
 
+
+def _results(
+    mc: MicroCredential, by_course: dict[str, CourseResult], achievement_id: str
+) -> tuple[list[JsonObject], list[JsonObject]]:
+    """Per course, in order: its ResultDescription in the achievement and the learner's Result."""
     result_descriptions: list[JsonObject] = []
     subject_results: list[JsonObject] = []
     for course in mc.courses:
-        course_result = by_course[course.id]
         rd_id = _result_description_id(achievement_id, course.id)
         result_descriptions.append(
             {
@@ -259,22 +286,29 @@ def build_credential(
                 "resultType": "Result",
             }
         )
-        result: JsonObject = {
-            "type": ["Result"],
-            "resultDescription": rd_id,
-            "status": "Completed",
-            "assessmentDate": xsd_datetime(course_result.assessed_at),
-        }
-        if course_result.grade is not None:
-            result["value"] = course_result.grade.value
-            if course_result.grade.scale:
-                result["gradingScale"] = course_result.grade.scale
-        if course_result.supervised is not None:
-            result["supervisedAssessment"] = course_result.supervised
-        if course_result.identity_verified is not None:
-            result["identityVerified"] = course_result.identity_verified
-        subject_results.append(result)
+        subject_results.append(_result(by_course[course.id], rd_id))
+    return result_descriptions, subject_results
 
+
+def _result(course_result: CourseResult, rd_id: str) -> JsonObject:
+    result: JsonObject = {
+        "type": ["Result"],
+        "resultDescription": rd_id,
+        "status": "Completed",
+        "assessmentDate": xsd_datetime(course_result.assessed_at),
+    }
+    if course_result.grade is not None:
+        result["value"] = course_result.grade.value
+        if course_result.grade.scale:
+            result["gradingScale"] = course_result.grade.scale
+    if course_result.supervised is not None:
+        result["supervisedAssessment"] = course_result.supervised
+    if course_result.identity_verified is not None:
+        result["identityVerified"] = course_result.identity_verified
+    return result
+
+
+def _achievement(mc: MicroCredential, achievement_id: str, result_descriptions: list[JsonObject]) -> JsonObject:
     achievement: JsonObject = {
         "id": achievement_id,
         "type": ["Achievement"],
@@ -294,26 +328,4 @@ def build_credential(
         achievement["prerequisites"] = mc.prerequisites
     if mc.stackability:
         achievement["stackability"] = mc.stackability
-
-    credential: JsonObject = {
-        "@context": credential_context(context_base_url),
-        "id": credential_id,
-        "type": list(CREDENTIAL_TYPES),
-        "name": mc.title,
-        "issuer": issuer,
-        # Annex I "date of issuing". OB's awardedDate is left out on purpose:
-        # the OB 3.0.3 context types it "xsd:dateTime" without defining the
-        # xsd prefix, so it would sign a bogus datatype IRI.
-        "validFrom": issued,
-        "credentialSubject": {
-            "type": ["AchievementSubject"],
-            "identifier": _learner_identifiers(learner, identity_salt),
-            "achievement": achievement,
-            "creditsEarned": json_number(mc.ects_credits),
-            "term": mc.academic_year,
-            "result": subject_results,
-        },
-    }
-    if status is not None:
-        credential["credentialStatus"] = credential_status_entry(status)
-    return credential
+    return achievement

@@ -3,7 +3,7 @@
 The target metadata (kit tables + ours) is what `alembic revision --autogenerate` compares against.
 """
 
-from certification.storage import schema_metadata
+from certification.store import schema_metadata
 from reliability.migrations import run_migrations
 
 run_migrations(schema_metadata())

@@ -20,9 +20,9 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from certification.credentials.canonical import canonicalize
-from certification.credentials.contexts import DocumentLoader
-from certification.credentials.keys import IssuerKey, multibase_base58btc
+from certification.adapters.canonical import canonicalize
+from certification.adapters.contexts import DocumentLoader
+from certification.adapters.keys import IssuerKey, multibase_base58btc
 from certification.domain.credential import xsd_datetime
 
 JsonObject = dict[str, Any]
@@ -54,7 +54,7 @@ def sign_credential(
 ) -> JsonObject:
     """Return a copy of ``credential`` with an ``eddsa-rdfc-2022`` proof.
 
-    Raises :class:`~certification.credentials.canonical.UndefinedTermError` if any
+    Raises :class:`~certification.adapters.canonical.UndefinedTermError` if any
     part of the credential would not be covered by the signature.
     """
     if "proof" in credential:

@@ -11,14 +11,14 @@ Typical verification::
     result = verify_credential(signed, resolve_controller, resolve_status_list=fetch_list, loader=loader)
 """
 
-from certification.credentials.canonical import UndefinedTermError, assert_fully_defined, canonicalize
-from certification.credentials.contexts import (
+from certification.adapters.canonical import UndefinedTermError, assert_fully_defined, canonicalize
+from certification.adapters.contexts import (
     DocumentLoader,
     DocumentNotFoundError,
     microcredential_context,
     standard_documents,
 )
-from certification.credentials.keys import (
+from certification.adapters.keys import (
     IssuerKey,
     KeyFormatError,
     PublicKeyEntry,
@@ -28,8 +28,8 @@ from certification.credentials.keys import (
     public_key_from_multibase,
     public_key_multibase,
 )
-from certification.credentials.signing import CRYPTOSUITE, sign_credential
-from certification.credentials.status_list import (
+from certification.adapters.signing import CRYPTOSUITE, sign_credential
+from certification.adapters.status_list import (
     MIN_STATUS_LIST_BITS,
     StatusList,
     StatusListError,
@@ -39,7 +39,7 @@ from certification.credentials.status_list import (
     status_entry,
     status_list_from_credential,
 )
-from certification.credentials.verification import Check, VerificationResult, verify_credential
+from certification.adapters.verification import Check, VerificationResult, verify_credential
 
 __all__ = [
     "CRYPTOSUITE",

@@ -27,7 +27,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
 
-from certification.domain.model import Learner, MicroCredential
+from certification.domain.model import AwardingBody, Learner, MicroCredential
 
 NAVY = HexColor("#1F2A44")
 GOLD = HexColor("#B08D57")
@@ -134,17 +134,28 @@ def render_certificate_pdf(
     """Render the certificate and return the PDF bytes."""
     fonts = _fonts()
     mc = microcredential
-    body = mc.awarding_body
     page_w, page_h = landscape(A4)
     buffer = io.BytesIO()
     # invariant=1: no creation timestamp/random id, so the same input gives the
     # same bytes (reproducible archives, stable tests).
     canvas = Canvas(buffer, pagesize=(page_w, page_h), invariant=1)
     canvas.setTitle(f"{mc.title} - {learner.full_name}")
-    canvas.setAuthor(body.name)
+    canvas.setAuthor(mc.awarding_body.name)
     canvas.setSubject("Micro-credential certificate")
+    _draw_frame(canvas, page_w, page_h)
+    _draw_heading(canvas, fonts, learner, mc, page_w, page_h)
+    left_x = 28 * mm
+    _draw_outcomes(canvas, fonts, mc, left_x, page_w - 2 * left_x - 62 * mm, page_h - 113 * mm)
+    qr_box = _draw_qr_block(canvas, fonts, verification_url, page_w - left_x)
+    _draw_footer(canvas, fonts, mc.awarding_body, issued_at, verification_url, credential_id, left_x)
+    canvas.linkURL(verification_url, qr_box, relative=0)
+    canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
 
-    # Background and double frame.
+
+def _draw_frame(canvas: Canvas, page_w: float, page_h: float) -> None:
+    """Background and double frame."""
     canvas.setFillColor(LIGHT)
     canvas.rect(0, 0, page_w, page_h, stroke=0, fill=1)
     canvas.setStrokeColor(NAVY)
@@ -154,9 +165,13 @@ def render_certificate_pdf(
     canvas.setLineWidth(0.8)
     canvas.rect(13 * mm, 13 * mm, page_w - 26 * mm, page_h - 26 * mm)
 
+
+def _draw_heading(
+    canvas: Canvas, fonts: _Fonts, learner: Learner, mc: MicroCredential, page_w: float, page_h: float
+) -> None:
+    """Awarding body and document kind, who completed what, and the key facts."""
     inner_width = page_w - 60 * mm
-    # Header: awarding body and document kind.
-    _fit_centered(canvas, body.name.upper(), page_h - 30 * mm, fonts.sans_bold, 12, NAVY, inner_width)
+    _fit_centered(canvas, mc.awarding_body.name.upper(), page_h - 30 * mm, fonts.sans_bold, 12, NAVY, inner_width)
     canvas.setStrokeColor(GOLD)
     canvas.setLineWidth(1)
     canvas.line(page_w / 2 - 40 * mm, page_h - 34 * mm, page_w / 2 + 40 * mm, page_h - 34 * mm)
@@ -173,15 +188,27 @@ def render_certificate_pdf(
     facts.append(f"academic year {mc.academic_year}")
     _centered(canvas, "  \u00b7  ".join(facts), page_h - 103 * mm, fonts.sans, 11, GOLD)
 
-    # Learning outcomes: left column, shrinking the type until they fit.
-    left_x = 28 * mm
-    column_w = page_w - 2 * left_x - 62 * mm
-    top = page_h - 113 * mm
+
+def _draw_outcomes(
+    canvas: Canvas, fonts: _Fonts, mc: MicroCredential, left_x: float, column_w: float, top: float
+) -> None:
+    """Learning outcomes: left column, down to the footer."""
     bottom = 42 * mm
     canvas.setFont(fonts.sans_bold, 10)
     canvas.setFillColor(NAVY)
     canvas.drawString(left_x, top, "LEARNING OUTCOMES")
     available = top - 4 * mm - bottom
+    paragraphs = _outcome_paragraphs(fonts, mc.learning_outcomes, column_w, available)
+    y = top - 4 * mm
+    for paragraph in paragraphs:
+        _, height = paragraph.wrap(column_w, available)
+        y -= height
+        paragraph.drawOn(canvas, left_x, y)
+        y -= paragraph.style.spaceAfter
+
+
+def _outcome_paragraphs(fonts: _Fonts, outcomes: Sequence[str], column_w: float, available: float) -> list[Paragraph]:
+    """The outcomes as bullets, shrinking the type until they fit."""
     for size in (10.5, 10, 9.5, 9, 8.5, 8, 7.5, 7):
         style = ParagraphStyle(
             "outcome",
@@ -194,35 +221,29 @@ def render_certificate_pdf(
             bulletIndent=0,
             spaceAfter=size * 0.35,
         )
-        paragraphs = [Paragraph(escape(outcome), style, bulletText="\u2022") for outcome in mc.learning_outcomes]
+        paragraphs = [Paragraph(escape(outcome), style, bulletText="\u2022") for outcome in outcomes]
         if _paragraph_height(paragraphs, column_w) <= available:
-            break
-    else:
-        # Even the smallest type does not fit: show what fits and say where the
-        # rest is, rather than printing over the footer.
-        note_style = ParagraphStyle("more", parent=style, textColor=GREY, leftIndent=10)
-        for shown in range(len(paragraphs) - 1, 0, -1):
-            hidden = len(paragraphs) - shown
-            note = Paragraph(
-                f"\u2026 and {hidden} more learning outcome{'s' if hidden > 1 else ''}, "
-                "listed in the digital credential",
-                note_style,
-            )
-            if _paragraph_height([*paragraphs[:shown], note], column_w) <= available:
-                paragraphs = [*paragraphs[:shown], note]
-                break
-        else:
-            paragraphs = paragraphs[:1]
-    y = top - 4 * mm
-    for paragraph in paragraphs:
-        _, height = paragraph.wrap(column_w, available)
-        y -= height
-        paragraph.drawOn(canvas, left_x, y)
-        y -= paragraph.style.spaceAfter
+            return paragraphs
+    # Even the smallest type does not fit: show what fits and say where the
+    # rest is, rather than printing over the footer.
+    note_style = ParagraphStyle("more", parent=style, textColor=GREY, leftIndent=10)
+    for shown in range(len(paragraphs) - 1, 0, -1):
+        hidden = len(paragraphs) - shown
+        note = Paragraph(
+            f"\u2026 and {hidden} more learning outcome{'s' if hidden > 1 else ''}, listed in the digital credential",
+            note_style,
+        )
+        if _paragraph_height([*paragraphs[:shown], note], column_w) <= available:
+            return [*paragraphs[:shown], note]
+    return paragraphs[:1]
 
-    # QR code and its caption on the right.
+
+def _draw_qr_block(
+    canvas: Canvas, fonts: _Fonts, verification_url: str, right_x: float
+) -> tuple[float, float, float, float]:
+    """QR code and its caption on the right; returns the code's box (for the link)."""
     qr_size = 38 * mm
-    qr_x = page_w - left_x - qr_size
+    qr_x = right_x - qr_size
     qr_y = 44 * mm
     _draw_qr(canvas, verification_url, qr_x, qr_y, qr_size)
     caption = ParagraphStyle(
@@ -231,8 +252,19 @@ def render_certificate_pdf(
     label = Paragraph("Scan to verify this credential", caption)
     label.wrap(qr_size + 20 * mm, 20 * mm)
     label.drawOn(canvas, qr_x - 10 * mm, qr_y + qr_size + 2 * mm)
+    return (qr_x, qr_y, qr_x + qr_size, qr_y + qr_size)
 
-    # Footer: issuer, place, date; verification URL and credential id in small print.
+
+def _draw_footer(
+    canvas: Canvas,
+    fonts: _Fonts,
+    body: AwardingBody,
+    issued_at: datetime,
+    verification_url: str,
+    credential_id: str | None,
+    left_x: float,
+) -> None:
+    """Issuer, place, date; verification URL and credential id in small print."""
     place = ", ".join(part for part in (body.region, body.country_code.upper()) if part)
     canvas.setFillColor(NAVY)
     canvas.setFont(fonts.sans_bold, 10)
@@ -245,8 +277,3 @@ def render_certificate_pdf(
     if credential_id:
         # Own line: two long URLs side by side would overlap.
         canvas.drawString(left_x, 16.5 * mm, f"Credential {credential_id}")
-    canvas.linkURL(verification_url, (qr_x, qr_y, qr_x + qr_size, qr_y + qr_size), relative=0)
-
-    canvas.showPage()
-    canvas.save()
-    return buffer.getvalue()

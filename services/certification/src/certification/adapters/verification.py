@@ -14,11 +14,11 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
-from certification.credentials.canonical import UndefinedTermError
-from certification.credentials.contexts import DocumentLoader, DocumentNotFoundError
-from certification.credentials.keys import KeyFormatError, decode_multibase_base58btc, public_key_from_multibase
-from certification.credentials.signing import CRYPTOSUITE, PROOF_PURPOSE, PROOF_TYPE, hash_data, proof_configuration
-from certification.credentials.status_list import StatusListError, status_list_from_credential
+from certification.adapters.canonical import UndefinedTermError
+from certification.adapters.contexts import DocumentLoader, DocumentNotFoundError
+from certification.adapters.keys import KeyFormatError, decode_multibase_base58btc, public_key_from_multibase
+from certification.adapters.signing import CRYPTOSUITE, PROOF_PURPOSE, PROOF_TYPE, hash_data, proof_configuration
+from certification.adapters.status_list import StatusListError, status_list_from_credential
 
 JsonObject = dict[str, Any]
 # Given a URL, return the JSON document published there (or None if unknown).
@@ -292,18 +292,42 @@ def verify_credential(
         )
     loader = loader or DocumentLoader()
     now = now or datetime.now(UTC)
-    checks: list[Check] = []
-    revoked: bool | None = None
+    checks = _Checks()
+    _check_proof_chain(checks, doc, resolve_controller, loader, now)
+    revoked = (
+        _record_status(checks, doc, resolve_controller, resolve_status_list, loader, now) if check_status else None
+    )
+    checks.record(CHECK_VALIDITY, lambda: _check_validity(doc, now))
+    return VerificationResult(checks=tuple(checks.done), revoked=revoked)
 
-    def record(name: str, step: Callable[[], str]) -> bool:
+
+class _Checks:
+    """The checks run so far, in order, each passed (with what was found) or failed (with why)."""
+
+    def __init__(self) -> None:
+        self.done: list[Check] = []
+
+    def record(self, name: str, step: Callable[[], str]) -> bool:
         try:
             reason = step()
         except _Failed as exc:
-            checks.append(Check(name, False, exc.reason))
+            self.done.append(Check(name, False, exc.reason))
             return False
-        checks.append(Check(name, True, reason))
+        self.done.append(Check(name, True, reason))
         return True
 
+
+def _skipped(reason: str) -> Callable[[], str]:
+    def fail() -> str:
+        raise _Failed(f"not checked: {reason}")
+
+    return fail
+
+
+def _check_proof_chain(
+    checks: _Checks, doc: JsonObject, resolve_controller: Resolver, loader: DocumentLoader, now: datetime
+) -> None:
+    """Proof, cryptosuite, verification method, signature: each needs the one before it."""
     proof: JsonObject = {}
     vm: JsonObject = {}
 
@@ -325,28 +349,31 @@ def verify_credential(
         _check_signature(doc, proof, vm, loader)
         return "Ed25519 signature over RDFC-1.0 canonical form is valid"
 
-    def skipped(reason: str) -> Callable[[], str]:
-        def fail() -> str:
-            raise _Failed(f"not checked: {reason}")
+    have_proof = checks.record(CHECK_PROOF_PRESENT, step_proof)
+    suite_ok = checks.record(CHECK_CRYPTOSUITE, step_suite if have_proof else _skipped("no proof"))
+    vm_ok = checks.record(CHECK_VERIFICATION_METHOD, step_vm if suite_ok else _skipped("unsupported proof"))
+    checks.record(CHECK_SIGNATURE, step_signature if vm_ok else _skipped("no usable verification method"))
 
-        return fail
 
-    have_proof = record(CHECK_PROOF_PRESENT, step_proof)
-    suite_ok = record(CHECK_CRYPTOSUITE, step_suite if have_proof else skipped("no proof"))
-    vm_ok = record(CHECK_VERIFICATION_METHOD, step_vm if suite_ok else skipped("unsupported proof"))
-    record(CHECK_SIGNATURE, step_signature if vm_ok else skipped("no usable verification method"))
+def _record_status(
+    checks: _Checks,
+    doc: JsonObject,
+    resolve_controller: Resolver,
+    resolve_status_list: Resolver | None,
+    loader: DocumentLoader,
+    now: datetime,
+) -> bool | None:
+    """The status check; returns the revocation bit once it could be read."""
+    revoked: bool | None = None
 
-    if check_status:
+    def step_status() -> str:
+        nonlocal revoked
+        try:
+            reason, revoked = _check_status(doc, resolve_controller, resolve_status_list, loader, now)
+        except _RevokedError:
+            revoked = True
+            raise
+        return reason
 
-        def step_status() -> str:
-            nonlocal revoked
-            try:
-                reason, revoked = _check_status(doc, resolve_controller, resolve_status_list, loader, now)
-            except _RevokedError:
-                revoked = True
-                raise
-            return reason
-
-        record(CHECK_STATUS, step_status)
-    record(CHECK_VALIDITY, lambda: _check_validity(doc, now))
-    return VerificationResult(checks=tuple(checks), revoked=revoked)
+    checks.record(CHECK_STATUS, step_status)
+    return revoked

@@ -22,20 +22,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from certification.credentials import (
-    DocumentLoader,
-    IssuerKey,
-    PublicKeyEntry,
-    StatusList,
-    VerificationResult,
-    build_controller_document,
-    build_status_list_credential,
-    sign_credential,
-    verify_credential,
-)
+from certification.adapters.contexts import DocumentLoader
+from certification.adapters.keys import IssuerKey, PublicKeyEntry, build_controller_document
+from certification.adapters.signing import sign_credential
+from certification.adapters.status_list import StatusList, build_status_list_credential
+from certification.adapters.verification import VerificationResult, verify_credential
 
 JsonObject = dict[str, Any]
-Resolver = Callable[[str], JsonObject | None]
 
 
 def utc_now() -> datetime:
@@ -105,11 +98,6 @@ class Issuer:
         prefix = self.status_list_url("")
         rest = url.removeprefix(prefix)
         return rest if url.startswith(prefix) and rest and "/" not in rest and "#" not in rest else None
-
-    def credential_id_of(self, url: str) -> str | None:
-        prefix = self.credential_url("")
-        rest = url.removeprefix(prefix)
-        return rest if url.startswith(prefix) and rest and "/" not in rest else None
 
     def verification_url(self, credential_url: str) -> str:
         return f"{self.base_url}/verify?credential={quote(credential_url, safe='')}"

@@ -10,8 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from certification import storage
-from certification.domain import AwardingBody, Course, Learner, MicroCredential
+from certification.domain.model import AwardingBody, Course, MicroCredential
 from certification.domain.vocabulary import EQF_FRAMEWORK, QF_EHEA_FRAMEWORK
 
 JsonObject = dict[str, Any]
@@ -25,15 +24,6 @@ def _as_list(value: Any) -> list[Any]:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
-
-
-def learner_of(enrolment: storage.EnrolmentRow) -> Learner:
-    return Learner(
-        id=enrolment.student_id,
-        given_name=enrolment.student_given_name,
-        family_name=enrolment.student_family_name,
-        email=None,  # the certificate never shows it
-    )
 
 
 def microcredential_of_document(document: JsonObject) -> MicroCredential:

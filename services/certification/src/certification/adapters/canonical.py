@@ -17,7 +17,7 @@ from typing import Any
 
 from pyld import jsonld
 
-from certification.credentials.contexts import DocumentLoader, DocumentNotFoundError
+from certification.adapters.contexts import DocumentLoader, DocumentNotFoundError
 
 # RDFC-1.0 is the W3C Recommendation of URDNA2015; pyld still uses the old name.
 PYLD_RDFC_ALGORITHM = "URDNA2015"

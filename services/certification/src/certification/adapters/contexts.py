@@ -46,7 +46,7 @@ class DocumentNotFoundError(LookupError):
 
 @cache
 def _read_packaged(name: str) -> str:
-    return resources.files("certification.credentials").joinpath("contexts").joinpath(name).read_text("utf-8")
+    return resources.files("certification.adapters").joinpath("contexts").joinpath(name).read_text("utf-8")
 
 
 def vendored_context(url: str) -> JsonObject:

@@ -1,0 +1,55 @@
+"""The HTTP API of the certification service: one router per resource, each route request -> use case -> response.
+
+Open (a credential is meant to be shown, and verifiers must fetch what it points to):
+  GET /credentials/{id}, GET /credentials/{id}/certificate.pdf, GET /issuer, GET /status-lists/{id},
+  GET /contexts/microcredential/v1, POST /verify, GET /verify (page), /health, /metrics, /docs.
+Bearer token (API_TOKENS):
+  POST /credentials/{id}/revocation, GET /enrolments/{id}/progress, GET /credentials/held,
+  GET /assessments/rejected.
+
+Credential ids are random UUIDs, so an open credential URL is a capability: whoever was given it (the learner,
+an employer they showed it to, the QR code on the certificate) may read it; nobody can enumerate them. The PDF
+shows no more than the JSON (the learner's name, no e-mail), so it is open on the same terms.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from reliability.http import service_app, token_protected
+from reliability.runtime import ServiceRuntime
+
+from certification.adapters.issuer import Issuer
+from certification.config import CertificationSettings
+from certification.entrypoints.http.credentials import credentials_router
+from certification.entrypoints.http.documents import documents_router
+from certification.entrypoints.http.enrolments import enrolments_router
+from certification.entrypoints.http.models import RevocationRequest, VerificationOut
+from certification.entrypoints.http.verification import verification_router
+from certification.store import Database
+
+
+def create_app(
+    settings: CertificationSettings, database: Database, issuer: Issuer, runtime: ServiceRuntime | None = None
+) -> FastAPI:
+    app = service_app(
+        title="Certification service",
+        description="Micro-credentials (W3C VC 2.0 / Open Badges 3.0, eddsa-rdfc-2022) for completed enrolments: "
+        "the credentials, their issuer and revocation lists, verification, and the printable certificate.",
+        engine=database.engine,
+        runtime=runtime,
+    )
+    protected = token_protected(settings.api_tokens)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("verify")
+
+    app.include_router(documents_router(database, issuer))
+    app.include_router(credentials_router(database, issuer, protected))
+    app.include_router(enrolments_router(database, protected))
+    app.include_router(verification_router(database, issuer))
+    return app
+
+
+__all__ = ["RevocationRequest", "VerificationOut", "create_app"]
