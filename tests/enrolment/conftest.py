@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from enrolment.bootstrap import migrate
-from enrolment.catalogue import load_catalogue
+from enrolment.adapters.catalogue import load_catalogue
 from enrolment.domain import Catalogue
-from enrolment.http import create_app
+from enrolment.entrypoints.http import create_app
+from enrolment.store import Database, migrate
 from reliability.database import create_database_engine
 from sqlalchemy.engine import Engine
 
@@ -32,9 +32,15 @@ def engine(database_url: str) -> Iterator[Engine]:  # noqa: F811 - the fixture i
 
 
 @pytest.fixture
-async def client(engine: Engine, catalogue: Catalogue) -> AsyncIterator[httpx.AsyncClient]:
+def database(engine: Engine) -> Database:
+    """The service's Database over the test's engine (no relay to wake)."""
+    return Database(engine)
+
+
+@pytest.fixture
+async def client(database: Database, catalogue: Catalogue) -> AsyncIterator[httpx.AsyncClient]:
     """The HTTP API over ASGI (no relay, no consumer), with a valid bearer token on every request."""
-    app = create_app(settings_for(str(engine.url)), engine, catalogue)
+    app = create_app(settings_for(str(database.engine.url)), database, catalogue)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://enrolment.test", headers={"Authorization": f"Bearer {TOKEN}"}

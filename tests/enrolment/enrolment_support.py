@@ -11,7 +11,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 from enrolment.config import EnrolmentSettings
-from enrolment.storage import EnrolmentRow, PendingCancellationRow
+from enrolment.store import EnrolmentRow, PendingCancellationRow
 from reliability.tables import OutboxMessage, ProcessedEvent
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine

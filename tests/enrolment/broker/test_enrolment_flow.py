@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from enrolment.adapters.catalogue import CATALOGUE_DIRECTORY
 from enrolment.bootstrap import build
-from enrolment.catalogue import CATALOGUE_DIRECTORY
 from enrolment.domain import Catalogue
-from enrolment.service import SOURCE
+from enrolment.usecases import SOURCE
 from reliability.outbox import count_unpublished
 from reliability.runtime import ServiceRuntime
 

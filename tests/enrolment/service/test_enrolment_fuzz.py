@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from enrolment.catalogue import load_catalogue
+from enrolment.adapters.catalogue import load_catalogue
 from enrolment.domain import Catalogue
-from enrolment.http import create_app
-from enrolment.storage import EnrolmentRow
+from enrolment.entrypoints.http import create_app
+from enrolment.store import Database, EnrolmentRow
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from reliability.database import create_database_engine, transaction
@@ -59,7 +59,7 @@ FUZZ_SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=l
 
 def _document_only_app() -> FastAPI:
     unused = create_database_engine("sqlite://")  # never connected: serving /openapi.json needs no database
-    return create_app(settings_for("sqlite://"), unused, CATALOGUE)
+    return create_app(settings_for("sqlite://"), Database(unused), CATALOGUE)
 
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", _document_only_app(), config=CONFIG)
@@ -67,7 +67,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _document_only_app(), c
 
 @pytest.fixture
 def fuzzed_app(engine: Engine, catalogue: Catalogue) -> FastAPI:
-    return create_app(settings_for(str(engine.url)), engine, catalogue)
+    return create_app(settings_for(str(engine.url)), Database(engine), catalogue)
 
 
 @schema.parametrize()

@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from enrolment import service, storage
 from enrolment.domain import Catalogue
+from enrolment.entrypoints.kafka import event_handlers
+from enrolment.store import EnrolmentRow, Store
+from enrolment.usecases import SOURCE
 from reliability.consumer import RejectEvent
 from reliability.database import transaction
 from sqlalchemy import select
@@ -33,17 +35,17 @@ CANCELLED_AT = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
 def apply(engine, event) -> None:
     """What the kit's consumer does for one event: the handler inside one transaction."""
     with transaction(engine) as session:
-        service.HANDLERS[event.type](session, event)
+        event_handlers()[event.type](session, event)
 
 
 def stored(engine, enrolment_id):
     with Session(engine) as session:
-        return storage.get_enrolment(session, enrolment_id)
+        return Store(session).enrolment(enrolment_id)
 
 
 def rows(engine):
     with Session(engine) as session:
-        return [row.model_dump() for row in session.scalars(select(storage.EnrolmentRow))]
+        return [row.model_dump() for row in session.scalars(select(EnrolmentRow))]
 
 
 async def test_our_own_events_read_back_change_nothing(client, engine):
@@ -160,12 +162,12 @@ def test_other_systems_may_hold_two_active_enrolments_the_api_may_not(engine):
     assert enrolment_count(engine) == 2
 
     first = stored(engine, "sisa-10")
-    api_copy = first.enrolment.__class__(**{**first.enrolment.__dict__, "id": "enr-api-1", "origin": service.SOURCE})
+    api_copy = first.enrolment.__class__(**{**first.enrolment.__dict__, "id": "enr-api-1", "origin": SOURCE})
     with transaction(engine) as session:
-        storage.add_enrolment(session, api_copy, first.student, "api", recorded_at=ENROLLED_AT)
+        Store(session).add_enrolment(api_copy, first.student, "api", recorded_at=ENROLLED_AT)
     second = api_copy.__class__(**{**api_copy.__dict__, "id": "enr-api-2"})
     with pytest.raises(IntegrityError), transaction(engine) as session:
-        storage.add_enrolment(session, second, first.student, "api", recorded_at=ENROLLED_AT)
+        Store(session).add_enrolment(second, first.student, "api", recorded_at=ENROLLED_AT)
 
 
 def test_one_batch_in_one_transaction_applies_like_separate_ones(engine):
@@ -181,7 +183,7 @@ def test_one_batch_in_one_transaction_applies_like_separate_ones(engine):
     with transaction(engine) as session:
         for event in events:
             with session.begin_nested():
-                service.HANDLERS[event.type](session, event)
+                event_handlers()[event.type](session, event)
     first, second = stored(engine, "sisa-20").enrolment, stored(engine, "sisa-21").enrolment
     assert (first.status.value, first.reason) == ("cancelled", "in batch")
     assert (second.status.value, second.reason) == ("cancelled", "early")

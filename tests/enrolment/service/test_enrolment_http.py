@@ -10,7 +10,7 @@ from decimal import Decimal
 import httpx
 import pytest
 from enrolment.domain import Catalogue
-from enrolment.service import SOURCE
+from enrolment.usecases import SOURCE
 
 from contracts import CONTENT_TYPE
 from tests.enrolment.enrolment_support import (
@@ -350,11 +350,12 @@ async def test_enrolment_endpoints_need_a_valid_bearer_token(
 
 
 async def test_without_configured_tokens_nobody_may_write(engine, catalogue):
-    from enrolment.http import create_app
+    from enrolment.entrypoints.http import create_app
+    from enrolment.store import Database
 
     from tests.enrolment.enrolment_support import settings_for
 
-    app = create_app(settings_for(str(engine.url)).model_copy(update={"api_tokens": []}), engine, catalogue)
+    app = create_app(settings_for(str(engine.url)).model_copy(update={"api_tokens": []}), Database(engine), catalogue)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as anonymous:
         response = await anonymous.post(
             "/enrolments", json=enrolment_request(), headers={"Authorization": f"Bearer {TOKEN}"}
@@ -392,7 +393,7 @@ def timezone_plus_two():
 
 def test_money_in_responses_is_never_a_float():
     # Guard for the response models: Decimal fields must serialise as strings, as in the contract.
-    from enrolment.http import EnrolledMicrocredentialOut
+    from enrolment.entrypoints.http import EnrolledMicrocredentialOut
 
     out = EnrolledMicrocredentialOut(id="x", title="t", academic_year=YEAR, courses=[], total_credits=Decimal("4.5"))
     assert out.model_dump(mode="json")["total_credits"] == "4.5"

@@ -7,8 +7,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from enrolment.bootstrap import MIGRATIONS, migrate
-from enrolment.storage import schema_metadata
+from enrolment.store import MIGRATIONS, migrate, schema_metadata
 from reliability.database import create_database_engine
 from sqlalchemy import inspect
 

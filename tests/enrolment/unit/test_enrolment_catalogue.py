@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from enrolment.catalogue import CATALOGUE_DIRECTORY, CatalogueError, load_catalogue, load_catalogue_file
+from enrolment.adapters.catalogue import CATALOGUE_DIRECTORY, CatalogueError, load_catalogue, load_catalogue_file
 from enrolment.domain import AcademicYearNotInCatalogue, Catalogue, UnknownMicroCredential
 
 YEAR = "2026-2027"

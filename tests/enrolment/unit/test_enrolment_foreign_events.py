@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from enrolment.catalogue import load_catalogue
+from enrolment.adapters.catalogue import load_catalogue
 from enrolment.domain import (
     CancellationBeforeEnrolment,
     EnrolledMicroCredential,
@@ -71,6 +71,7 @@ def test_our_own_event_read_back_is_a_duplicate() -> None:
         microcredential_id="mc-port-logistics",
         enrolled_at=ENROLLED_AT,
         origin="urn:uantwerpen:enrolment-service",
+        enrolment_id="enr-0123456789abcdef0123456789abcdef",
     ).enrolment
     outcome = apply_foreign_created(
         ours,

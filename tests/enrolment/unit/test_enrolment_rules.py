@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from enrolment.catalogue import load_catalogue
+from enrolment.adapters.catalogue import load_catalogue
 from enrolment.domain import (
     AcademicYearNotInCatalogue,
     AlreadyEnrolled,
@@ -26,8 +26,8 @@ from enrolment.domain import (
     Result,
     UnknownMicroCredential,
     enrol,
-    new_enrolment_id,
 )
+from enrolment.usecases import new_enrolment_id
 
 ORIGIN = "urn:uantwerpen:enrolment-service"
 BRUSSELS_WINTER = timezone(timedelta(hours=1))
@@ -46,6 +46,7 @@ def enrol_in(catalogue: Catalogue, mc: str = "mc-eu-policy-making", year: str = 
         "microcredential_id": mc,
         "enrolled_at": ENROLLED_AT,
         "origin": ORIGIN,
+        "enrolment_id": new_enrolment_id(),
     }
     arguments.update(kwargs)
     return enrol(catalogue, **arguments)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from enrolment.catalogue import load_catalogue
+from enrolment.adapters.catalogue import load_catalogue
 from enrolment.domain import (
     Catalogue,
     EnrolledMicroCredential,
@@ -102,6 +102,7 @@ def test_enrolment_events_become_contract_payloads(catalogue: Catalogue) -> None
         microcredential_id="mc-port-logistics",
         enrolled_at=ENROLLED_AT,
         origin=SOURCE,
+        enrolment_id="enr-0123456789abcdef0123456789abcdef",
     )
     student = Student(id="s0123456", given_name="Lotte", family_name="Peeters", email="lotte.peeters@example.org")
     (created_event,) = decision.events
@@ -134,6 +135,7 @@ def test_student_must_be_the_enrolled_one(catalogue: Catalogue) -> None:
         microcredential_id=entry.id,
         enrolled_at=ENROLLED_AT,
         origin=SOURCE,
+        enrolment_id="enr-0123456789abcdef0123456789abcdef",
     ).events[0]
     assert isinstance(event, EnrolmentCreatedEvent)
     other = Student(id="s2", given_name="A", family_name="B", email="a.b@example.org")

@@ -2,55 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from pathlib import Path
 
 from fastapi import FastAPI
-from reliability.database import create_database_engine, transaction
-from reliability.migrations import upgrade_to_head
-from reliability.runtime import ServiceRuntime
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError
+from reliability.runtime import ServiceRuntime, notify_relay
 
 from contracts import topics
-from enrolment import service
-from enrolment.catalogue import load_catalogue
+from enrolment import usecases
+from enrolment.adapters.catalogue import load_catalogue
 from enrolment.config import EnrolmentSettings
 from enrolment.domain import Catalogue
-from enrolment.http import create_app
+from enrolment.entrypoints.http import create_app
+from enrolment.entrypoints.kafka import event_handlers
+from enrolment.store import Database, migrate
 
 log = logging.getLogger(__name__)
 
 SERVICE = "enrolment"
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def migrate(database_url: str) -> None:
-    """Bring the database to the newest schema; creates the directory of a SQLite file if needed."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    upgrade_to_head(database_url, str(MIGRATIONS))
+def publish_catalogue_at_start(database: Database, catalogue: Catalogue) -> int:
+    """Queue the catalogue entries that changed since the last start (see usecases.publish_catalogue)."""
+    return usecases.publish_catalogue(database, catalogue)
 
 
-def publish_catalogue_at_start(engine: Engine, catalogue: Catalogue) -> int:
-    """Queue the catalogue entries that changed; a replica starting at the same moment may win the race."""
-    try:
-        with transaction(engine) as session:
-            return service.publish_catalogue(session, catalogue)
-    except IntegrityError:
-        # Another replica recorded the same keys first; now we see its hashes and queue only what still differs.
-        with transaction(engine) as session:
-            return service.publish_catalogue(session, catalogue)
-
-
-def create_runtime(settings: EnrolmentSettings, engine: Engine) -> ServiceRuntime:
+def create_runtime(settings: EnrolmentSettings, database: Database) -> ServiceRuntime:
     return ServiceRuntime(
         service=SERVICE,
         settings=settings,
-        engine=engine,
+        engine=database.engine,
         consumes=[topics.ENROLMENT_EVENTS],
-        handlers=service.HANDLERS,
+        handlers=event_handlers(),
     )
 
 
@@ -62,9 +45,11 @@ def build(settings: EnrolmentSettings | None = None) -> tuple[FastAPI, ServiceRu
     settings = settings or EnrolmentSettings()
     catalogue = load_catalogue(settings.catalogue_dir, settings.credit_bounds)
     migrate(settings.database_url)
-    engine = create_database_engine(settings.database_url)
-    queued = publish_catalogue_at_start(engine, catalogue)
+    database = Database.connect(settings.database_url)
+    runtime = create_runtime(settings, database)
+    # The relay exists once the runtime has started; until then waking it is a no-op.
+    database = dataclasses.replace(database, wake_relay=lambda: notify_relay(runtime))
+    queued = publish_catalogue_at_start(database, catalogue)
     log.info("catalogue loaded", extra={"years": list(catalogue.years()), "entries": len(catalogue), "queued": queued})
-    runtime = create_runtime(settings, engine)
-    app = create_app(settings, engine, catalogue, runtime)
+    app = create_app(settings, database, catalogue, runtime)
     return app, runtime

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from reliability.settings import ServiceSettings
 
-from enrolment.catalogue import DEFAULT_CREDIT_BOUNDS
+from enrolment.adapters.catalogue import DEFAULT_CREDIT_BOUNDS
 
 
 class EnrolmentSettings(ServiceSettings):

@@ -24,7 +24,6 @@ from enrolment.domain.enrolment import (
     apply_foreign_cancelled,
     apply_foreign_created,
     enrol,
-    new_enrolment_id,
 )
 from enrolment.domain.errors import (
     AcademicYearNotInCatalogue,
@@ -67,5 +66,4 @@ __all__ = [
     "apply_foreign_cancelled",
     "apply_foreign_created",
     "enrol",
-    "new_enrolment_id",
 ]

@@ -1,6 +1,6 @@
 """The micro-credential catalogue as the domain sees it: validated, immutable, one set of entries per year.
 
-The loader in ``enrolment.catalogue`` turns YAML files into these objects; everything here may assume the
+The loader in ``enrolment.adapters.catalogue`` turns YAML files into these objects; everything here may assume the
 values are already valid (credits with at most one decimal, money with two decimals, semesters 1 or 2).
 """
 
@@ -111,9 +111,6 @@ class Catalogue:
     def years(self) -> tuple[str, ...]:
         """Academic years with a catalogue, oldest first ("2026-2027" sorts before "2027-2028")."""
         return tuple(sorted(self._by_year))
-
-    def has_year(self, academic_year: str) -> bool:
-        return academic_year in self._by_year
 
     def entries(self, academic_year: str) -> tuple[MicroCredential, ...]:
         """The entries of one year in file order; raises AcademicYearNotInCatalogue for a year without a file."""

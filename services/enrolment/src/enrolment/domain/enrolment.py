@@ -1,14 +1,13 @@
 """The Enrolment aggregate and its rules: enrol, cancel, and applying what other campus systems published.
 
 Everything is immutable: a rule returns the new state together with the domain events to publish, so the
-service layer can store both in one transaction (outbox) and nothing is half-applied when a rule refuses.
+use cases can store both in one transaction (outbox) and nothing is half-applied when a rule refuses.
 Events are plain dataclasses; ``enrolment.domain.wire`` turns them into contract payloads.
 """
 
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -27,11 +26,6 @@ ENROLMENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 MAX_REF_LENGTH = 128  # the contract's Identifier
 MAX_REASON_LENGTH = 1000  # the contract's EnrolmentCancelled.reason
-
-
-def new_enrolment_id() -> str:
-    """A fresh enrolment id: "enr-" + 32 hex digits of a random UUID (36 characters, matches the contract)."""
-    return "enr-" + uuid.uuid4().hex
 
 
 class EnrolmentStatus(StrEnum):
@@ -173,9 +167,9 @@ def enrol(
     enrolled_at: datetime,
     origin: str,
     existing: Iterable[Enrolment] = (),
-    enrolment_id: str | None = None,
+    enrolment_id: str,
 ) -> Decision:
-    """Enrol a student in a micro-credential of an academic year's catalogue.
+    """Enrol a student in a micro-credential of an academic year's catalogue, under a fresh `enrolment_id`.
 
     `existing` is what the service holds for this student (more is harmless: only active enrolments of the same
     micro-credential and year block). Raises AcademicYearNotInCatalogue, UnknownMicroCredential or
@@ -194,7 +188,7 @@ def enrol(
         ):
             raise AlreadyEnrolled(student_ref, microcredential_id, academic_year, other.id)
     enrolment = Enrolment(
-        id=new_enrolment_id() if enrolment_id is None else enrolment_id,
+        id=enrolment_id,
         student_ref=student_ref,
         microcredential=EnrolledMicroCredential.from_entry(entry),
         enrolled_at=enrolled_at,

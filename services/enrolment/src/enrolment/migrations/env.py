@@ -3,7 +3,7 @@
 The target metadata (kit tables + ours) is what `alembic revision --autogenerate` compares against.
 """
 
-from enrolment.storage import schema_metadata
+from enrolment.store import schema_metadata
 from reliability.migrations import run_migrations
 
 run_migrations(schema_metadata())

@@ -1,13 +1,15 @@
-"""Use cases of the enrolment service: one function each, all inside the caller's database transaction.
+"""Use cases of the enrolment service, one function each: load through the store, decide with the domain, write
+through the store.
 
-Each use case loads, asks the domain, stores the new state and queues the events announcing it in the outbox
-(reliability.outbox) in the SAME transaction: a refused or rolled-back request leaves neither a row nor an
-event, and a committed one always gets its event published.
+Each use case stores the new state and queues the events announcing it in the outbox in the SAME unit of work:
+a refused or rolled-back request leaves neither a row nor an event, and a committed one always gets its event
+published. The use cases called from HTTP take the Database and open the unit of work themselves; those called
+from the consumer take the Store of the kit's transaction.
 
-The consumer handlers apply what arrives on enrolment.events: other campus systems' enrolments and
-cancellations, and our own events read back. Our own events need no special case: when one arrives, the
-enrolment it announces is already stored with the same data, so the domain calls it a duplicate (or an
-already-cancelled enrolment) and nothing changes.
+The consumer applies what arrives on enrolment.events: other campus systems' enrolments and cancellations, and
+our own events read back. Our own events need no special case: when one arrives, the enrolment it announces is
+already stored with the same data, so the domain calls it a duplicate (or an already-cancelled enrolment) and
+nothing changes.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from reliability.consumer import Handler, RejectEvent
-from reliability.outbox import add_to_outbox
-from sqlmodel import Session
+from reliability.consumer import RejectEvent
+from reliability.events import require_storable
 
 from contracts import (
     CloudEvent,
@@ -30,7 +32,6 @@ from contracts import (
     Student,
     new_event,
 )
-from enrolment import storage
 from enrolment.domain import (
     Catalogue,
     DomainEvent,
@@ -47,7 +48,8 @@ from enrolment.domain.wire import (
     to_enrolment_created,
     to_microcredential_published,
 )
-from enrolment.storage import StoredEnrolment
+from enrolment.store import Database, Store, WriteConflict
+from enrolment.store import StoredEnrolment as StoredEnrolment  # what the use cases return
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +78,31 @@ class CancelOutcome:
     enrolment: StoredEnrolment
 
 
-# --- our own state changes ---------------------------------------------------------------------------------
+def new_enrolment_id() -> str:
+    """A fresh enrolment id: "enr-" + 32 hex digits of a random UUID (36 characters, matches the contract)."""
+    return "enr-" + uuid.uuid4().hex
 
 
-def enrol(session: Session, catalogue: Catalogue, command: EnrolCommand) -> StoredEnrolment:
+# --- our own state changes (HTTP) --------------------------------------------------------------------------
+
+
+def enrol(database: Database, catalogue: Catalogue, command: EnrolCommand) -> StoredEnrolment:
     """Enrol a student; raises AcademicYearNotInCatalogue, UnknownMicroCredential or AlreadyEnrolled.
 
     Two concurrent requests for the same student and micro-credential can both pass the domain's check on
-    PostgreSQL; the database's unique index then refuses the second at flush (IntegrityError), and running the
+    PostgreSQL; the database's unique index then refuses the second at flush (WriteConflict), and running the
     use case again reports AlreadyEnrolled.
     """
-    existing = [stored.enrolment for stored in storage.enrolments_of_student(session, command.student.id)]
+    try:
+        with database.unit_of_work() as store:
+            return _enrol(store, catalogue, command)
+    except WriteConflict:
+        with database.unit_of_work() as store:
+            return _enrol(store, catalogue, command)
+
+
+def _enrol(store: Store, catalogue: Catalogue, command: EnrolCommand) -> StoredEnrolment:
+    existing = [stored.enrolment for stored in store.enrolments_of_student(command.student.id)]
     decision = domain_enrol(
         catalogue,
         student_ref=command.student.id,
@@ -95,62 +111,68 @@ def enrol(session: Session, catalogue: Catalogue, command: EnrolCommand) -> Stor
         enrolled_at=command.enrolled_at,
         origin=SOURCE,
         existing=existing,
+        enrolment_id=new_enrolment_id(),
     )
-    stored = storage.add_enrolment(session, decision.enrolment, command.student, "api", recorded_at=_now())
-    _queue(session, decision.events, command.student)
-    session.flush()
+    stored = store.add_enrolment(decision.enrolment, command.student, "api", recorded_at=_now())
+    _publish(store, decision.events, command.student)
+    store.flush()
     log.info("enrolment created", extra={"enrolment_id": decision.enrolment.id})
     return stored
 
 
-def cancel(session: Session, enrolment_id: str, cancelled_at: datetime, reason: str | None) -> CancelOutcome:
+def cancel(database: Database, enrolment_id: str, cancelled_at: datetime, reason: str | None) -> CancelOutcome:
     """Cancel an enrolment at the moment the student asked; a repeated cancellation changes and publishes nothing.
 
     Raises EnrolmentNotFound, or CancellationBeforeEnrolment for a date before the enrolment.
     """
-    stored = storage.get_enrolment(session, enrolment_id, for_update=True)
-    if stored is None:
-        raise EnrolmentNotFound(enrolment_id)
-    decision = stored.enrolment.cancel(cancelled_at, reason)
-    if decision.result is Result.CANCELLED:
-        stored = storage.save_status(session, stored, decision.enrolment)
-        _queue(session, decision.events, stored.student)
-        log.info("enrolment cancelled", extra={"enrolment_id": enrolment_id})
-    return CancelOutcome(decision.result, stored)
+    with database.unit_of_work() as store:
+        stored = store.enrolment(enrolment_id, for_update=True)
+        if stored is None:
+            raise EnrolmentNotFound(enrolment_id)
+        decision = stored.enrolment.cancel(cancelled_at, reason)
+        if decision.result is Result.CANCELLED:
+            stored = store.save_status(stored, decision.enrolment)
+            _publish(store, decision.events, stored.student)
+            log.info("enrolment cancelled", extra={"enrolment_id": enrolment_id})
+        return CancelOutcome(decision.result, stored)
 
 
-def get_enrolment(session: Session, enrolment_id: str) -> StoredEnrolment:
-    stored = storage.get_enrolment(session, enrolment_id)
+def enrolment(database: Database, enrolment_id: str) -> StoredEnrolment:
+    """One enrolment, ours or another system's; raises EnrolmentNotFound."""
+    with database.reading() as store:
+        stored = store.enrolment(enrolment_id)
     if stored is None:
         raise EnrolmentNotFound(enrolment_id)
     return stored
 
 
-def enrolments_of_student(session: Session, student_id: str) -> list[StoredEnrolment]:
-    return storage.enrolments_of_student(session, student_id)
+def enrolments_of_student(database: Database, student_id: str) -> list[StoredEnrolment]:
+    """A student's enrolments, oldest first, including those other campus systems published."""
+    with database.reading() as store:
+        return store.enrolments_of_student(student_id)
 
 
-def _queue(session: Session, events: tuple[DomainEvent, ...], student: Student) -> None:
+def _publish(store: Store, events: tuple[DomainEvent, ...], student: Student) -> None:
     for event in events:
         payload: EventPayload
         if isinstance(event, EnrolmentCreatedEvent):
             payload = to_enrolment_created(event, student)
         else:
             payload = to_enrolment_cancelled(event)
-        add_to_outbox(session, new_event(payload, source=SOURCE))
+        store.publish(new_event(payload, source=SOURCE))
 
 
-# --- events on enrolment.events (other systems' and our own) -----------------------------------------------
+# --- events on enrolment.events (other systems' and our own; called in the consumer's transaction) ----------
 
 
-def on_enrolment_created(session: Session, event: CloudEvent[EnrolmentCreated]) -> None:
+def record_foreign_enrolment(store: Store, event: CloudEvent[EnrolmentCreated]) -> None:
     """Record an enrolment published on the topic; ours (read back) and redeliveries are duplicates: no change."""
     data = event.data
-    _require_storable(data.student.id, data.student.given_name, data.student.family_name, data.student.email)
-    _require_storable(data.microcredential.title, *(course.title for course in data.microcredential.courses))
+    require_storable(data.student.id, data.student.given_name, data.student.family_name, data.student.email)
+    require_storable(data.microcredential.title, *(course.title for course in data.microcredential.courses))
     _require_representable(data.enrolled_at)
-    current = storage.get_enrolment(session, data.enrolment_id, for_update=True)
-    pending = storage.get_pending_cancellation(session, data.enrolment_id) if current is None else None
+    current = store.enrolment(data.enrolment_id, for_update=True)
+    pending = store.pending_cancellation(data.enrolment_id) if current is None else None
     try:
         outcome = apply_foreign_created(
             None if current is None else current.enrolment,
@@ -165,23 +187,23 @@ def on_enrolment_created(session: Session, event: CloudEvent[EnrolmentCreated]) 
         raise RejectEvent(f"{event.type} {event.id} from {event.source}: {error}") from error
     if outcome.result is Result.DUPLICATE or outcome.enrolment is None:
         return
-    storage.add_enrolment(session, outcome.enrolment, data.student, "event", recorded_at=_now())
+    store.add_enrolment(outcome.enrolment, data.student, "event", recorded_at=_now())
     if pending is not None:
-        storage.drop_pending_cancellation(session, data.enrolment_id)
+        store.drop_pending_cancellation(data.enrolment_id)
     extra = {"enrolment_id": data.enrolment_id, "source": event.source, "result": outcome.result.value}
     if outcome.note is not None:
         log.warning(outcome.note, extra=extra)
     log.info("enrolment recorded from an event", extra=extra)
 
 
-def on_enrolment_cancelled(session: Session, event: CloudEvent[EnrolmentCancelled]) -> None:
+def record_foreign_cancellation(store: Store, event: CloudEvent[EnrolmentCancelled]) -> None:
     """Record a cancellation published on the topic; before its enrolment arrives it is kept pending."""
     data = event.data
     if data.reason is not None:
-        _require_storable(data.reason)
+        require_storable(data.reason)
     _require_representable(data.cancelled_at)
-    current = storage.get_enrolment(session, data.enrolment_id, for_update=True)
-    pending = storage.get_pending_cancellation(session, data.enrolment_id) if current is None else None
+    current = store.enrolment(data.enrolment_id, for_update=True)
+    pending = store.pending_cancellation(data.enrolment_id) if current is None else None
     try:
         outcome = apply_foreign_cancelled(
             None if current is None else current.enrolment,
@@ -194,26 +216,11 @@ def on_enrolment_cancelled(session: Session, event: CloudEvent[EnrolmentCancelle
         raise RejectEvent(f"{event.type} {event.id} from {event.source}: {error}") from error
     extra = {"enrolment_id": data.enrolment_id, "source": event.source, "result": outcome.result.value}
     if outcome.result is Result.PENDING and outcome.pending is not None:
-        storage.keep_pending_cancellation(session, outcome.pending, event.source, received_at=_now())
+        store.keep_pending_cancellation(outcome.pending, event.source, received_at=_now())
         log.info("cancellation kept until its enrolment arrives", extra=extra)
     elif outcome.result is Result.CANCELLED and current is not None and outcome.enrolment is not None:
-        storage.save_status(session, current, outcome.enrolment)
+        store.save_status(current, outcome.enrolment)
         log.info("enrolment cancelled by an event", extra=extra)
-
-
-HANDLERS: dict[str, Handler] = {
-    EnrolmentCreated.event_type: on_enrolment_created,
-    EnrolmentCancelled.event_type: on_enrolment_cancelled,
-}
-"""What the service's consumer applies from enrolment.events, by CloudEvents type."""
-
-
-def _require_storable(*texts: str) -> None:
-    # PostgreSQL text cannot hold NUL; without this check such an event would fail on every retry and only
-    # then reach the dead-letter topic, with a database error instead of a reason.
-    for value in texts:
-        if "\x00" in value:
-            raise RejectEvent("a text field contains a NUL character, which cannot be stored")
 
 
 def _require_representable(instant: datetime) -> None:
@@ -232,14 +239,24 @@ def catalogue_content_hash(payload: EventPayload) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def publish_catalogue(session: Session, catalogue: Catalogue) -> int:
+def publish_catalogue(database: Database, catalogue: Catalogue) -> int:
     """Queue a MicroCredentialPublished for every entry whose content changed since it was last queued.
 
     Run at start: a restart with an unchanged catalogue publishes nothing. An entry removed from the files is
     not tombstoned: credentials of past enrolments still need its metadata, and compaction keeps the last one.
-    Returns the number of records queued.
+    A replica starting at the same moment may record the same keys first (WriteConflict); then we see its
+    hashes and queue only what still differs. Returns the number of records queued.
     """
-    published = storage.published_catalogue_hashes(session)
+    try:
+        with database.unit_of_work() as store:
+            return _publish_changed_entries(store, catalogue)
+    except WriteConflict:
+        with database.unit_of_work() as store:
+            return _publish_changed_entries(store, catalogue)
+
+
+def _publish_changed_entries(store: Store, catalogue: Catalogue) -> int:
+    published = store.published_catalogue_hashes()
     queued = 0
     for entry in catalogue:
         payload: EventPayload = to_microcredential_published(entry)
@@ -248,8 +265,8 @@ def publish_catalogue(session: Session, catalogue: Catalogue) -> int:
         if published.get(key) == content_hash:
             continue
         event = new_event(payload, source=SOURCE)
-        add_to_outbox(session, event)
-        storage.record_catalogue_publication(session, key, content_hash, event.id, published_at=_now())
+        store.publish(event)
+        store.record_catalogue_publication(key, content_hash, event.id, published_at=_now())
         queued += 1
     if queued:
         log.info("catalogue entries queued for publication", extra={"count": queued})

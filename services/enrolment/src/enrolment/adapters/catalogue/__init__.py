@@ -1,10 +1,9 @@
-"""The micro-credential catalogue shipped with the enrolment service, and its loader."""
+"""The loader of the micro-credential catalogue (YAML per academic year; the shipped one is in enrolment/catalogue/)."""
 
-from enrolment.catalogue.loader import (
+from enrolment.adapters.catalogue.issues import CatalogueError, CatalogueIssue
+from enrolment.adapters.catalogue.loader import (
     CATALOGUE_DIRECTORY,
     DEFAULT_CREDIT_BOUNDS,
-    CatalogueError,
-    CatalogueIssue,
     load_catalogue,
     load_catalogue_file,
 )

@@ -1,0 +1,1 @@
+"""Outbound things other than the database: the catalogue's YAML files."""
