@@ -188,9 +188,9 @@ class IdempotentConsumer:
 
     async def run(self) -> None:
         """Start the broker's subscribers and consume until `stop()`; raises the error that stopped it, if any."""
-        await self.broker.start()
-        self.ready.set()
         try:
+            await self.broker.start()
+            self.ready.set()
             await self._stopping.wait()
             await self._idle.wait()  # the batch being applied finishes (or gives up) first
         finally:

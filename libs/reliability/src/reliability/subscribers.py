@@ -137,6 +137,17 @@ def declared_topics(*declarations: Subscribers | None) -> list[str]:
     return kit.topics
 
 
+class _KitCreatesTopics(logging.Filter):
+    """FastStream warns at each start that a consumer-only broker creates no topics: the kit creates them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "consumer-only mode" not in record.getMessage()
+
+
+_FASTSTREAM_LOG = logging.getLogger("reliability.faststream")
+_FASTSTREAM_LOG.addFilter(_KitCreatesTopics())
+
+
 def build_broker(consumer: IdempotentConsumer, kit: KafkaKit) -> KafkaBroker:
     """The FastStream broker of one consumer: a batch subscriber per declared topic, its body the kit's apply."""
     settings = consumer.settings
@@ -145,7 +156,7 @@ def build_broker(consumer: IdempotentConsumer, kit: KafkaKit) -> KafkaBroker:
         client_id=settings.name,
         apply_types=False,
         consumer_only=True,
-        logger=logging.getLogger("reliability.faststream"),
+        logger=_FASTSTREAM_LOG,
         log_level=logging.DEBUG,
         graceful_timeout=None,  # the kit drains its in-flight batch itself before stopping the broker
     )
