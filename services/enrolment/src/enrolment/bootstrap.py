@@ -12,7 +12,6 @@ from contracts import topics
 from enrolment import usecases
 from enrolment.adapters.catalogue import load_catalogue
 from enrolment.config import EnrolmentSettings
-from enrolment.domain import Catalogue
 from enrolment.entrypoints.http import create_app
 from enrolment.entrypoints.kafka import event_handlers
 from enrolment.store import Database, migrate
@@ -20,11 +19,6 @@ from enrolment.store import Database, migrate
 log = logging.getLogger(__name__)
 
 SERVICE = "enrolment"
-
-
-def publish_catalogue_at_start(database: Database, catalogue: Catalogue) -> int:
-    """Queue the catalogue entries that changed since the last start (see usecases.publish_catalogue)."""
-    return usecases.publish_catalogue(database, catalogue)
 
 
 def create_runtime(settings: EnrolmentSettings, database: Database) -> ServiceRuntime:
@@ -49,7 +43,7 @@ def build(settings: EnrolmentSettings | None = None) -> tuple[FastAPI, ServiceRu
     runtime = create_runtime(settings, database)
     # The relay exists once the runtime has started; until then waking it is a no-op.
     database = dataclasses.replace(database, wake_relay=lambda: notify_relay(runtime))
-    queued = publish_catalogue_at_start(database, catalogue)
+    queued = usecases.publish_catalogue(database, catalogue)
     log.info("catalogue loaded", extra={"years": list(catalogue.years()), "entries": len(catalogue), "queued": queued})
     app = create_app(settings, database, catalogue, runtime)
     return app, runtime
