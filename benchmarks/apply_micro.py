@@ -93,9 +93,9 @@ def measure(
                 topics=[topics.ENROLMENT_EVENTS], topic_prefix=prefix,
             ),
             runtime.engine,
-            runtime.handlers,
+            {},
             producer=None,  # no dead letters in this workload
-            batch_handler=runtime.batch_handler,
+            subscribers=runtime.subscribers,
         )  # fmt: skip
         items = records(run or uuid.uuid4().hex[:8], events, prefix + topics.ENROLMENT_EVENTS, anomalies)
         cpu, wall = time.process_time(), time.perf_counter()

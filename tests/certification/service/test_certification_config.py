@@ -93,8 +93,8 @@ def test_build_migrates_and_wires_the_service(tmp_path):
     app, runtime = build(settings)
 
     assert (tmp_path / "var" / "certification.db").is_file()
-    assert set(runtime.consumes) == {"enrolment.events", "assessment.events", "catalogue.microcredentials"}
-    assert set(runtime.handlers) == {
+    assert set(runtime.consumed_topics()) == {"enrolment.events", "assessment.events", "catalogue.microcredentials"}
+    assert set(runtime.declared().handlers()) == {
         "EnrolmentCreated",
         "EnrolmentCancelled",
         "CourseCompleted",

@@ -24,7 +24,7 @@ from reliability.http import HealthCheck, database_check
 from reliability.outbox import OutboxRelay, RelaySettings
 from reliability.producer import create_producer
 from reliability.settings import ServiceSettings
-from reliability.subscribers import Subscribers, declared_topics
+from reliability.subscribers import KafkaKit, Subscribers, declared_topics, handler_table
 from reliability.topics import ensure_topics
 from reliability.tracing import configure_tracing, trace_requests
 
@@ -51,6 +51,13 @@ class ServiceRuntime:
 
     def consumed_topics(self) -> list[str]:
         return list(dict.fromkeys([*self.consumes, *declared_topics(self.subscribers)]))
+
+    def declared(self) -> KafkaKit:
+        """Everything the consumer will apply: `consumes`/`handlers`/`batch_handler` and the `subscribers`."""
+        kit = KafkaKit.declared(handler_table(self.consumes, self.handlers, self.batch_handler))
+        if self.subscribers is not None:
+            self.subscribers(kit)
+        return kit
 
     def all_topics(self) -> list[str]:
         """Every topic the service touches, with its dead-letter topic; created at start if missing."""

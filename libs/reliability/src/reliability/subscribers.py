@@ -69,6 +69,14 @@ class KafkaKit:
     def __init__(self) -> None:
         self._topics: dict[str, _Topic] = {}
 
+    @classmethod
+    def declared(cls, *declarations: Subscribers) -> KafkaKit:
+        """A kit holding what the declarations declare: their handlers, to apply events without a broker."""
+        kit = cls()
+        for declare in declarations:
+            declare(kit)
+        return kit
+
     def handler(self, *types: type[EventPayload]) -> Callable[[Handler], Handler]:
         """``@kit.handler(EnrolmentCreated, ...)``: ``fn(session, event)`` applies one event of these types in the
         kit's transaction; its topic gets a subscriber."""

@@ -12,9 +12,8 @@ from billing.adapters.policy_files import policy_registry
 from billing.config import BillingSettings
 from billing.domain import CancellationPolicy, PolicyRegistry, parse_policy_reference, policy_reference
 from billing.entrypoints.http import create_app
-from billing.entrypoints.kafka import batch_handler, event_handlers
+from billing.entrypoints.kafka import subscribers
 from billing.store import Database, create_sqlite_directory
-from contracts import topics
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +31,7 @@ def build(settings: BillingSettings) -> tuple[FastAPI, ServiceRuntime]:
         service=SERVICE,
         settings=settings,
         engine=database.engine,
-        consumes=[topics.ENROLMENT_EVENTS],
-        handlers=event_handlers(policy),
-        batch_handler=batch_handler(policy),
+        subscribers=subscribers(policy),
     )
     log.info("billing configured", extra={"policy": policy_reference(policy), "topic_prefix": settings.topic_prefix})
     return create_app(settings, database, runtime), runtime

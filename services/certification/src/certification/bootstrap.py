@@ -12,15 +12,13 @@ from reliability.runtime import ServiceRuntime
 from certification.adapters.issuer import Issuer
 from certification.config import CertificationSettings
 from certification.entrypoints.http import create_app
-from certification.entrypoints.kafka import event_handlers
+from certification.entrypoints.kafka import subscribers
 from certification.store import Database, create_sqlite_directory
-from contracts import topics
 
 log = logging.getLogger(__name__)
 
 SERVICE = "certification"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-CONSUMES = (topics.ENROLMENT_EVENTS, topics.ASSESSMENT_EVENTS, topics.CATALOGUE)
 
 
 def migrate(database_url: str) -> None:
@@ -46,8 +44,7 @@ def create_runtime(settings: CertificationSettings, database: Database, issuer: 
         service=SERVICE,
         settings=settings,
         engine=database.engine,
-        consumes=list(CONSUMES),
-        handlers=event_handlers(issuer),
+        subscribers=subscribers(issuer),
     )
 
 

@@ -8,12 +8,11 @@ import logging
 from fastapi import FastAPI
 from reliability.runtime import ServiceRuntime, notify_relay
 
-from contracts import topics
 from enrolment import usecases
 from enrolment.adapters.catalogue import load_catalogue
 from enrolment.config import EnrolmentSettings
 from enrolment.entrypoints.http import create_app
-from enrolment.entrypoints.kafka import event_handlers
+from enrolment.entrypoints.kafka import subscribers
 from enrolment.store import Database, migrate
 
 log = logging.getLogger(__name__)
@@ -26,8 +25,7 @@ def create_runtime(settings: EnrolmentSettings, database: Database) -> ServiceRu
         service=SERVICE,
         settings=settings,
         engine=database.engine,
-        consumes=[topics.ENROLMENT_EVENTS],
-        handlers=event_handlers(),
+        subscribers=subscribers(),
     )
 
 

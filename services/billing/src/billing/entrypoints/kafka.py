@@ -1,31 +1,51 @@
-"""The kit's consumer handlers of enrolment.events: each builds a Store on the kit's session and calls a use case."""
+"""Billing's FastStream subscriber of enrolment.events: decoded event -> use case, in the kit's transaction.
+
+The kit (`reliability.subscribers`) turns this declaration into a batch subscriber of the topic on its
+`KafkaBroker`, with manual acknowledgement: offsets are committed after the database commit, never before.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reliability.consumer import BatchHandler, Handler, Record
+from reliability.subscribers import KafkaKit, Subscribers
 from reliability.tracing import consuming
 
 from billing import domain, usecases
 from billing.store import Store
-from contracts import CloudEvent, EnrolmentCancelled, EnrolmentCreated
+from contracts import CloudEvent, EnrolmentCancelled, EnrolmentCreated, topics
+
+if TYPE_CHECKING:  # the kit's session of the batch's transaction, handed on to the Store unopened
+    from sqlmodel import Session
+
+
+def subscribers(policy: domain.CancellationPolicy) -> Subscribers:
+    """`policy` is the active cancellation policy for new reimbursements."""
+
+    def declare(kit: KafkaKit) -> None:
+        @kit.handler(EnrolmentCreated, EnrolmentCancelled)
+        def bill(session: Session, event: CloudEvent[Any]) -> None:
+            # The reference, and the path after a rejection: the kit opens this event's span and savepoint.
+            usecases.bill_enrolment_event(Store(session), event, policy)
+
+        @kit.batch_handler(topics.ENROLMENT_EVENTS)
+        def bill_batch(session: Session, batch: Sequence[tuple[Record, CloudEvent[Any]]]) -> None:
+            usecases.bill_enrolment_events(Store(session), _in_spans(batch), policy)
+
+    return declare
 
 
 def event_handlers(policy: domain.CancellationPolicy) -> dict[str, Handler]:
-    """The per-event handlers: what the kit runs to apply a batch one event at a time after a rejection (the kit
-    opens each event's trace span); `policy` is the active cancellation policy for new reimbursements."""
-    return {
-        event_type: lambda session, event: usecases.bill_enrolment_event(Store(session), event, policy)
-        for event_type in (EnrolmentCreated.event_type, EnrolmentCancelled.event_type)
-    }
+    """The per-event handlers the subscriber applies (for applying events without a broker)."""
+    return KafkaKit.declared(subscribers(policy)).handlers()
 
 
 def batch_handler(policy: domain.CancellationPolicy) -> BatchHandler:
-    """The batch handler: a partition's batch in one use case, each event applied within its own trace span."""
-    return lambda session, batch: usecases.bill_enrolment_events(Store(session), _in_spans(batch), policy)
+    """The subscriber's batch handler (for applying batches without a broker)."""
+    return KafkaKit.declared(subscribers(policy)).batch_handlers()[topics.ENROLMENT_EVENTS]
 
 
 def _in_spans(

@@ -1,20 +1,35 @@
-"""What the service's consumer applies from enrolment.events: decoded event -> one use case, in the kit's
-transaction (the processed-event record, the state change and its outbox rows commit together)."""
+"""Enrolment's FastStream subscriber of enrolment.events (what other campus systems publish): decoded event -> one
+use case, in the kit's transaction (the processed-event record, the state change and its outbox rows commit
+together; offsets are committed after it, never before)."""
 
 from __future__ import annotations
 
-from reliability.consumer import Handler
+from typing import TYPE_CHECKING, Any
 
-from contracts import EnrolmentCancelled, EnrolmentCreated
+from reliability.consumer import Handler
+from reliability.subscribers import KafkaKit, Subscribers
+
+from contracts import CloudEvent, EnrolmentCancelled, EnrolmentCreated
 from enrolment import usecases
 from enrolment.store import Store
 
+if TYPE_CHECKING:  # the kit's session of the event's transaction, handed on to the Store unopened
+    from sqlmodel import Session
+
+
+def subscribers() -> Subscribers:
+    def declare(kit: KafkaKit) -> None:
+        @kit.handler(EnrolmentCreated)
+        def record_enrolment(session: Session, event: CloudEvent[Any]) -> None:
+            usecases.record_foreign_enrolment(Store(session), event)
+
+        @kit.handler(EnrolmentCancelled)
+        def record_cancellation(session: Session, event: CloudEvent[Any]) -> None:
+            usecases.record_foreign_cancellation(Store(session), event)
+
+    return declare
+
 
 def event_handlers() -> dict[str, Handler]:
-    """The handler of each CloudEvents type the service consumes: (session, event) -> use case on a Store."""
-    return {
-        EnrolmentCreated.event_type: lambda session, event: usecases.record_foreign_enrolment(Store(session), event),
-        EnrolmentCancelled.event_type: lambda session, event: usecases.record_foreign_cancellation(
-            Store(session), event
-        ),
-    }
+    """The handler of each CloudEvents type the subscriber applies (for applying events without a broker)."""
+    return KafkaKit.declared(subscribers()).handlers()
