@@ -12,7 +12,7 @@ SOURCES = sorted(path for path in PACKAGE.rglob("*.py") if "versions" not in pat
 
 # The kit's database pieces, which only the store may use.
 DATABASE = ("sqlalchemy", "sqlmodel", "reliability.database", "reliability.outbox", "reliability.tables")
-DATABASE += ("reliability.columns", "reliability.lease")
+DATABASE += ("reliability.columns", "reliability.lease", "reliability.store")
 IO = ("aiokafka", "fastapi", "yaml", "uuid", "logging", "reliability", "enrolment.store", "enrolment.usecases")
 
 

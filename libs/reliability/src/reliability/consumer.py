@@ -59,7 +59,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Record: TypeAlias = ConsumerRecord
-Handler = Callable[[Session, CloudEvent[Any]], None]
+EventSession: TypeAlias = Session
+"""The session of the kit's transaction a handler runs in: handed on to the service's Store, never committed by it."""
+Handler = Callable[[EventSession, CloudEvent[Any]], None]
 """Applies one event inside the caller's transaction: load, call the domain, write state and outbox rows."""
 BatchHandler = Callable[[Session, Sequence[tuple[Record, CloudEvent[Any]]]], None]
 """Optional fast path: applies a partition's batch of new events, in order, in the caller's transaction (e.g. with

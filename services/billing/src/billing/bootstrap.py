@@ -7,13 +7,14 @@ import logging
 from fastapi import FastAPI
 from reliability.migrations import upgrade_to_head
 from reliability.runtime import ServiceRuntime
+from reliability.store import create_sqlite_directory
 
 from billing.adapters.policy_files import policy_registry
 from billing.config import BillingSettings
 from billing.domain import CancellationPolicy, PolicyRegistry, parse_policy_reference, policy_reference
 from billing.entrypoints.http import create_app
 from billing.entrypoints.kafka import subscribers
-from billing.store import Database, create_sqlite_directory
+from billing.store import Database
 
 log = logging.getLogger(__name__)
 

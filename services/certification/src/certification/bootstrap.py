@@ -7,13 +7,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from reliability.migrations import upgrade_to_head
-from reliability.runtime import ServiceRuntime
+from reliability.runtime import ServiceRuntime, notify_relay
+from reliability.store import create_sqlite_directory
 
 from certification.adapters.issuer import Issuer
 from certification.config import CertificationSettings
 from certification.entrypoints.http import create_app
 from certification.entrypoints.kafka import subscribers
-from certification.store import Database, create_sqlite_directory
+from certification.store import Database
 
 log = logging.getLogger(__name__)
 
@@ -66,4 +67,4 @@ def build(
             "topic_prefix": settings.topic_prefix,
         },
     )
-    return create_app(settings, database.waking(runtime), issuer, runtime), runtime
+    return create_app(settings, database.waking(lambda: notify_relay(runtime)), issuer, runtime), runtime

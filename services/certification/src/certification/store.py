@@ -10,16 +10,12 @@ it is never logged: log lines name enrolments and credentials by id only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from reliability.columns import UTCDateTime
-from reliability.database import create_database_engine, lock_until_commit, transaction
-from reliability.outbox import add_to_outbox
-from reliability.runtime import ServiceRuntime, notify_relay
+from reliability.database import lock_until_commit
+from reliability.store import ServiceDatabase, UnitOfWorkStore
 from reliability.tables import ROW_ID, table_registry
 from reliability.tables import schema_metadata as kit_schema_metadata
 from sqlalchemy import (
@@ -35,10 +31,7 @@ from sqlalchemy import (
     delete,
     select,
 )
-from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Field, Session, SQLModel, col
-
-from contracts import CloudEvent
+from sqlmodel import Field, SQLModel, col
 
 REGISTRY = table_registry()
 
@@ -201,16 +194,11 @@ def schema_metadata() -> MetaData:
 # --- the unit of work -----------------------------------------------------------------------------------------
 
 
-class Store:
+class Store(UnitOfWorkStore):
     """What the use cases read, lock and write in one transaction, the outbox included.
 
     Rows come back attached to the session: a use case changes one and hands it to `save`.
     """
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-        self.published = False
-        """Whether an event went to the outbox in this unit of work (then the relay is worth waking)."""
 
     # --- locks ---
 
@@ -231,7 +219,7 @@ class Store:
         self._advisory_lock(f"catalogue:{academic_year}/{microcredential_id}", shared=shared)
 
     def _advisory_lock(self, name: str, *, shared: bool) -> None:
-        lock_until_commit(self._session, [f"certification:{name}"], shared=shared)
+        lock_until_commit(self.session, [f"certification:{name}"], shared=shared)
 
     # --- writes ---
 
@@ -241,23 +229,18 @@ class Store:
         Flushing here lets the unique constraints (one credential per enrolment, one credential per status bit)
         refuse a concurrent duplicate inside the handler's savepoint, before its event is queued.
         """
-        self._session.add_all(rows)
-        self._session.flush()
+        self.session.add_all(rows)
+        self.session.flush()
 
     def take_pending_cancellation(self, enrolment_id: str) -> PendingCancellationRow | None:
         """The cancellation kept for this enrolment, removed: it is applied now."""
-        pending = self._session.get(PendingCancellationRow, enrolment_id)
+        pending = self.session.get(PendingCancellationRow, enrolment_id)
         if pending is not None:
-            self._session.delete(pending)
+            self.session.delete(pending)
         return pending
 
     def release_held(self, enrolment_id: str) -> None:
-        self._session.execute(delete(HeldCredentialRow).where(col(HeldCredentialRow.enrolment_id) == enrolment_id))
-
-    def publish(self, event: CloudEvent[Any]) -> None:
-        """Queue the event in the outbox; the relay publishes it once this transaction has committed."""
-        add_to_outbox(self._session, event)
-        self.published = True
+        self.session.execute(delete(HeldCredentialRow).where(col(HeldCredentialRow.enrolment_id) == enrolment_id))
 
     # --- enrolments and assessments ---
 
@@ -266,10 +249,10 @@ class Store:
         statement = select(EnrolmentRow).where(col(EnrolmentRow.id) == enrolment_id)
         if for_update:
             statement = statement.with_for_update()
-        return self._session.scalars(statement).one_or_none()
+        return self.session.scalars(statement).one_or_none()
 
     def pending_cancellation(self, enrolment_id: str) -> PendingCancellationRow | None:
-        return self._session.get(PendingCancellationRow, enrolment_id)
+        return self.session.get(PendingCancellationRow, enrolment_id)
 
     def assessments_of(self, enrolment_id: str) -> list[AssessmentRow]:
         statement = (
@@ -277,7 +260,7 @@ class Store:
             .where(col(AssessmentRow.enrolment_id) == enrolment_id)
             .order_by(col(AssessmentRow.assessed_at), col(AssessmentRow.id))
         )
-        return list(self._session.scalars(statement))
+        return list(self.session.scalars(statement))
 
     def rejected_assessments(self) -> list[AssessmentRow]:
         statement = (
@@ -285,21 +268,21 @@ class Store:
             .where(col(AssessmentRow.rejected_reason).is_not(None))
             .order_by(col(AssessmentRow.received_at), col(AssessmentRow.id))
         )
-        return list(self._session.scalars(statement))
+        return list(self.session.scalars(statement))
 
     # --- catalogue and held credentials ---
 
     def catalogue_entry(self, academic_year: str, microcredential_id: str) -> CatalogueEntryRow | None:
-        return self._session.get(CatalogueEntryRow, (academic_year, microcredential_id))
+        return self.session.get(CatalogueEntryRow, (academic_year, microcredential_id))
 
     def held(self, enrolment_id: str) -> HeldCredentialRow | None:
-        return self._session.get(HeldCredentialRow, enrolment_id)
+        return self.session.get(HeldCredentialRow, enrolment_id)
 
     def held_credentials(self) -> list[HeldCredentialRow]:
         statement = select(HeldCredentialRow).order_by(
             col(HeldCredentialRow.held_since), col(HeldCredentialRow.enrolment_id)
         )
-        return list(self._session.scalars(statement))
+        return list(self.session.scalars(statement))
 
     def held_of_microcredential(self, academic_year: str, microcredential_id: str) -> list[str]:
         statement = (
@@ -308,7 +291,7 @@ class Store:
             .where(col(HeldCredentialRow.microcredential_id) == microcredential_id)
             .order_by(col(HeldCredentialRow.enrolment_id))
         )
-        return list(self._session.scalars(statement))
+        return list(self.session.scalars(statement))
 
     # --- credentials and status lists ---
 
@@ -316,62 +299,30 @@ class Store:
         statement = select(CredentialRow).where(col(CredentialRow.id) == credential_id)
         if for_update:
             statement = statement.with_for_update()
-        return self._session.scalars(statement).one_or_none()
+        return self.session.scalars(statement).one_or_none()
 
     def credential_of_enrolment(self, enrolment_id: str) -> CredentialRow | None:
         statement = select(CredentialRow).where(col(CredentialRow.enrolment_id) == enrolment_id)
-        return self._session.scalars(statement).one_or_none()
+        return self.session.scalars(statement).one_or_none()
 
     def allocated_indices(self, status_list_id: str) -> set[int]:
         statement = select(col(CredentialRow.status_index)).where(col(CredentialRow.status_list_id) == status_list_id)
-        return set(self._session.scalars(statement))
+        return set(self.session.scalars(statement))
 
     def status_list(self, list_id: str, *, for_update: bool = False) -> StatusListRow | None:
         statement = select(StatusListRow).where(col(StatusListRow.id) == list_id)
         if for_update:
             statement = statement.with_for_update()
-        return self._session.scalars(statement).one_or_none()
+        return self.session.scalars(statement).one_or_none()
 
     def newest_status_list(self) -> StatusListRow | None:
         """Lists are numbered 1, 2, ...; new credentials go to the newest one until it is full."""
-        rows = list(self._session.scalars(select(StatusListRow)))
+        rows = list(self.session.scalars(select(StatusListRow)))
         return max(rows, key=lambda row: int(row.id)) if rows else None
 
 
-class Database:
-    """The service's database: a unit of work per use case called from HTTP, or a Store to read from."""
+class Database(ServiceDatabase[Store]):
+    """The service's database: a unit of work per use case called from HTTP, or a Store to read from (Kafka use
+    cases need neither: the kit's consumer gives them a Store on its session and commits it)."""
 
-    def __init__(self, engine: Engine, runtime: ServiceRuntime | None = None) -> None:
-        self.engine = engine
-        self._runtime = runtime
-
-    @classmethod
-    def connect(cls, database_url: str) -> Database:
-        return cls(create_database_engine(database_url))
-
-    def waking(self, runtime: ServiceRuntime) -> Database:
-        """The same database, waking the runtime's outbox relay after a unit of work that queued an event."""
-        return Database(self.engine, runtime)
-
-    @contextmanager
-    def unit_of_work(self) -> Iterator[Store]:
-        """A Store in one transaction that commits at the end of the block; then the relay is woken if the unit
-        of work queued an event (Kafka use cases need none of this: the kit's consumer gives them the Store's
-        session and commits it)."""
-        with transaction(self.engine) as session:
-            store = Store(session)
-            yield store
-        if store.published:
-            notify_relay(self._runtime)
-
-    @contextmanager
-    def reading(self) -> Iterator[Store]:
-        with Session(self.engine, expire_on_commit=False) as session:
-            yield Store(session)
-
-
-def create_sqlite_directory(database_url: str) -> None:
-    """The directory of a SQLite database file, made if missing (the migrations then create the file)."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    store = Store

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 from fastapi import FastAPI
@@ -40,7 +39,7 @@ def build(settings: EnrolmentSettings | None = None) -> tuple[FastAPI, ServiceRu
     database = Database.connect(settings.database_url)
     runtime = create_runtime(settings, database)
     # The relay exists once the runtime has started; until then waking it is a no-op.
-    database = dataclasses.replace(database, wake_relay=lambda: notify_relay(runtime))
+    database = database.waking(lambda: notify_relay(runtime))
     queued = usecases.publish_catalogue(database, catalogue)
     log.info("catalogue loaded", extra={"years": list(catalogue.years()), "entries": len(catalogue), "queued": queued})
     app = create_app(settings, database, catalogue, runtime)

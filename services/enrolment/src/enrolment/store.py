@@ -12,8 +12,6 @@ events must carry it, but it is never logged: log lines name enrolments by id on
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -21,17 +19,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reliability.columns import Money, UTCDateTime
-from reliability.database import create_database_engine, transaction
 from reliability.migrations import upgrade_to_head
-from reliability.outbox import add_to_outbox
+from reliability.store import ServiceDatabase, UnitOfWorkStore, create_sqlite_directory
 from reliability.tables import schema_metadata as kit_schema_metadata
 from reliability.tables import table_registry
 from sqlalchemy import JSON, Column, Index, MetaData, String, delete, select, text
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, col
+from sqlmodel import Field, SQLModel, col
 
-from contracts import CloudEvent, EventPayload, Student
+from contracts import Student
 from enrolment.domain import (
     CatalogueCourse,
     CatalogueTuition,
@@ -134,9 +129,7 @@ def schema_metadata() -> MetaData:
 
 def migrate(database_url: str) -> None:
     """Bring the database to the newest schema; creates the directory of a SQLite file if needed."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    create_sqlite_directory(database_url)
     upgrade_to_head(database_url, str(MIGRATIONS))
 
 
@@ -153,13 +146,8 @@ class WriteConflict(Exception):
     """A concurrent transaction wrote the same thing first (a unique key); running the use case again sees it."""
 
 
-class Store:
+class Store(UnitOfWorkStore):
     """One unit of work on one session: the reads, locks and writes of the use cases, and their outbox rows."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.published = 0
-        """How many events this unit of work queued in the outbox (the relay is woken only if any)."""
 
     # --- enrolments ---
 
@@ -250,45 +238,15 @@ class Store:
 
     # --- the outbox ---
 
-    def publish(self, event: CloudEvent[EventPayload]) -> None:
-        """Queue `event` in the outbox, in this unit of work: it is published exactly if the change commits."""
-        add_to_outbox(self.session, event)
-        self.published += 1
 
+class Database(ServiceDatabase[Store]):
+    """The service's database: units of work and read-only views, as Stores.
 
-@dataclass(frozen=True)
-class Database:
-    """The service's database: units of work (committed transactions) and read-only views, as Stores."""
+    Raises WriteConflict when a unique key refuses a write a concurrent transaction made first.
+    """
 
-    engine: Engine
-    wake_relay: Callable[[], None] | None = None
-    """Called after a commit that queued events, so the relay publishes them now rather than at its next poll."""
-
-    @classmethod
-    def connect(cls, database_url: str) -> Database:
-        return cls(create_database_engine(database_url))
-
-    @contextmanager
-    def unit_of_work(self) -> Iterator[Store]:
-        """A Store in one transaction: everything written in the block commits together, or nothing does.
-
-        Raises WriteConflict when a unique key refuses a write a concurrent transaction made first.
-        """
-        try:
-            with transaction(self.engine) as session:
-                store = Store(session)
-                yield store
-        except IntegrityError as error:
-            raise WriteConflict(str(error.orig)) from error
-        if store.published and self.wake_relay is not None:
-            self.wake_relay()
-
-    @contextmanager
-    def reading(self) -> Iterator[Store]:
-        """A Store for reads only: nothing written in the block is committed."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            yield Store(session)
-            session.rollback()
+    store = Store
+    conflict = WriteConflict
 
 
 # --- rows <-> domain ---------------------------------------------------------------------------------------

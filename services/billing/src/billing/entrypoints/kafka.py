@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from reliability.consumer import BatchHandler, Handler, Record
+from reliability.consumer import BatchHandler, EventSession, Handler, Record
 from reliability.subscribers import KafkaKit, Subscribers
 from reliability.tracing import consuming
 
@@ -18,21 +18,18 @@ from billing import domain, usecases
 from billing.store import Store
 from contracts import CloudEvent, EnrolmentCancelled, EnrolmentCreated, topics
 
-if TYPE_CHECKING:  # the kit's session of the batch's transaction, handed on to the Store unopened
-    from sqlmodel import Session
-
 
 def subscribers(policy: domain.CancellationPolicy) -> Subscribers:
     """`policy` is the active cancellation policy for new reimbursements."""
 
     def declare(kit: KafkaKit) -> None:
         @kit.handler(EnrolmentCreated, EnrolmentCancelled)
-        def bill(session: Session, event: CloudEvent[Any]) -> None:
+        def bill(session: EventSession, event: CloudEvent[Any]) -> None:
             # The reference, and the path after a rejection: the kit opens this event's span and savepoint.
             usecases.bill_enrolment_event(Store(session), event, policy)
 
         @kit.batch_handler(topics.ENROLMENT_EVENTS)
-        def bill_batch(session: Session, batch: Sequence[tuple[Record, CloudEvent[Any]]]) -> None:
+        def bill_batch(session: EventSession, batch: Sequence[tuple[Record, CloudEvent[Any]]]) -> None:
             usecases.bill_enrolment_events(Store(session), _in_spans(batch), policy)
 
     return declare

@@ -12,7 +12,7 @@ from billing.store.tables import (
     ReimbursementRow,
     schema_metadata,
 )
-from billing.store.unit_of_work import Database, Store, create_sqlite_directory
+from billing.store.unit_of_work import Database, Store
 
 __all__ = [
     "REGISTRY",
@@ -26,6 +26,5 @@ __all__ = [
     "ReimbursementLineRow",
     "ReimbursementRow",
     "Store",
-    "create_sqlite_directory",
     "schema_metadata",
 ]

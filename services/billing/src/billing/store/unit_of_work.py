@@ -11,18 +11,15 @@ database between `load_enrolments` and `save`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from reliability.database import create_database_engine, lock_until_commit, transaction
+from reliability.database import lock_until_commit
 from reliability.outbox import add_rows_to_outbox, outbox_row
+from reliability.store import ServiceDatabase, UnitOfWorkStore
 from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, col
 
 from billing import domain
@@ -43,11 +40,11 @@ ENROLMENT, INVOICE, INVOICE_LINE, REIMBURSEMENT, REIMBURSEMENT_LINE, PENDING_CAN
 Row = dict[str, Any]
 
 
-class Store:
+class Store(UnitOfWorkStore):
     """One unit of work on a Session: the batch's state in memory, what it adds, and the queries of the API."""
 
     def __init__(self, session: Session) -> None:
-        self._session = session
+        super().__init__(session)
         self._enrolments: dict[str, domain.BilledEnrolment] = {}
         self._first_cancellations: dict[str, str] = {}
         """Enrolment id -> id of the cancellation its reimbursement was computed from."""
@@ -64,13 +61,13 @@ class Store:
     def load_enrolments(self, enrolment_ids: Iterable[str]) -> None:
         """Lock these enrolments, then read their enrolments, reimbursements and waiting cancellations."""
         ids = sorted(set(enrolment_ids))
-        lock_enrolments(self._session, ids)
-        for row in self._session.execute(select(ENROLMENT).where(ENROLMENT.c.enrolment_id.in_(ids))):
+        lock_enrolments(self.session, ids)
+        for row in self.session.execute(select(ENROLMENT).where(ENROLMENT.c.enrolment_id.in_(ids))):
             self._enrolments[row.enrolment_id] = _billed_enrolment(row._mapping)
         reimbursed = select(REIMBURSEMENT.c.enrolment_id, REIMBURSEMENT.c.cancellation_event_id).where(
             REIMBURSEMENT.c.enrolment_id.in_(ids)
         )
-        for row in self._session.execute(reimbursed):
+        for row in self.session.execute(reimbursed):
             self._first_cancellations[row.enrolment_id] = row.cancellation_event_id
         pending = PENDING_CANCELLATION
         waiting = (
@@ -78,7 +75,7 @@ class Store:
             .where(pending.c.enrolment_id.in_(ids), pending.c.status == domain.WAITING)
             .order_by(pending.c.id)
         )
-        for row in self._session.execute(waiting):
+        for row in self.session.execute(waiting):
             stored = dict(row._mapping)
             self._waiting.setdefault(row.enrolment_id, []).append((_waiting_cancellation(stored), stored))
 
@@ -207,26 +204,26 @@ class Store:
         """One INSERT per table (parents first: PostgreSQL checks foreign keys per statement), then the outbox."""
         for table, rows in self._new_rows.items():
             if rows:
-                self._session.execute(insert(table), rows)
+                self.session.execute(insert(table), rows)
         if self._resolved:
-            self._session.execute(_RESOLVE, [_resolution(row) for row in self._resolved])
-        add_rows_to_outbox(self._session, self._outbox)
+            self.session.execute(_RESOLVE, [_resolution(row) for row in self._resolved])
+        add_rows_to_outbox(self.session, self._outbox)
 
     # --- queries of the API ---------------------------------------------------------------------------------
 
     def enrolment(self, enrolment_id: str) -> EnrolmentRow | None:
-        return self._session.get(EnrolmentRow, enrolment_id)
+        return self.session.get(EnrolmentRow, enrolment_id)
 
     def invoice(self, enrolment_id: str) -> InvoiceRow | None:
-        return self._session.get(InvoiceRow, enrolment_id)
+        return self.session.get(InvoiceRow, enrolment_id)
 
     def reimbursement(self, enrolment_id: str) -> ReimbursementRow | None:
-        return self._session.get(ReimbursementRow, enrolment_id)
+        return self.session.get(ReimbursementRow, enrolment_id)
 
     def invoice_lines(self, enrolment_id: str) -> list[InvoiceLineRow]:
         line = InvoiceLineRow
         statement = select(line).where(col(line.enrolment_id) == enrolment_id).order_by(col(line.semester))
-        return list(self._session.scalars(statement))
+        return list(self.session.scalars(statement))
 
     def reimbursement_lines(self, enrolment_id: str) -> list[ReimbursementLineRow]:
         return self.lines_of_reimbursements([enrolment_id])[enrolment_id]
@@ -238,7 +235,7 @@ class Store:
         statement = select(pending).where(col(pending.status).in_(list(statuses)))
         if enrolment_id is not None:
             statement = statement.where(col(pending.enrolment_id) == enrolment_id)
-        return list(self._session.scalars(statement.order_by(col(pending.id))))
+        return list(self.session.scalars(statement.order_by(col(pending.id))))
 
     def reimbursements(self, academic_year: str | None = None) -> list[tuple[ReimbursementRow, EnrolmentRow]]:
         """Reimbursements with their enrolment, in enrolment-id order (stable for exports)."""
@@ -247,7 +244,7 @@ class Store:
         )
         if academic_year is not None:
             statement = statement.where(col(EnrolmentRow.academic_year) == academic_year)
-        rows = self._session.execute(statement.order_by(col(ReimbursementRow.enrolment_id)))
+        rows = self.session.execute(statement.order_by(col(ReimbursementRow.enrolment_id)))
         return [(reimbursement, enrolment) for reimbursement, enrolment in rows]
 
     def lines_of_reimbursements(self, enrolment_ids: Sequence[str]) -> dict[str, list[ReimbursementLineRow]]:
@@ -261,44 +258,19 @@ class Store:
             .where(col(line.enrolment_id).in_(list(enrolment_ids)))
             .order_by(col(line.enrolment_id), col(line.semester))
         )
-        for row in self._session.scalars(statement):
+        for row in self.session.scalars(statement):
             result[row.enrolment_id].append(row)
         return result
 
 
-@dataclass
-class Database:
-    """The service's database: units of work (committed transactions) and read-only views, as Stores."""
+class Database(ServiceDatabase[Store]):
+    """The service's database: units of work and read-only views, as Stores.
 
-    engine: Engine
+    Billing's writes come from the Kafka path, whose transaction the kit opens, and the relay polls; units of work
+    are for tools and tests, so no relay is woken.
+    """
 
-    @classmethod
-    def connect(cls, database_url: str) -> Database:
-        return cls(create_database_engine(database_url))
-
-    @contextmanager
-    def unit_of_work(self) -> Iterator[Store]:
-        """A Store in one transaction: everything written in the block commits together, or nothing does.
-
-        Billing's writes come from the Kafka path, whose transaction the kit opens, and the relay polls; this is
-        for tools and tests, so it does not wake a relay.
-        """
-        with transaction(self.engine) as session:
-            yield Store(session)
-
-    @contextmanager
-    def reading(self) -> Iterator[Store]:
-        """A Store for reads only: nothing written in the block is committed (closing rolls it back; the rows
-        read stay loaded)."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            yield Store(session)
-
-
-def create_sqlite_directory(database_url: str) -> None:
-    """The default URL points at ./var/billing.db; SQLite creates the file but not its directory."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    store = Store
 
 
 def lock_enrolments(session: Session, enrolment_ids: Sequence[str]) -> None:

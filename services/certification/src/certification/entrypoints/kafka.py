@@ -8,9 +8,9 @@ and the dead-letter topic are the kit's (`reliability.subscribers`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from reliability.consumer import Handler
+from reliability.consumer import EventSession, Handler
 from reliability.subscribers import KafkaKit, Subscribers
 
 from certification import usecases
@@ -24,26 +24,23 @@ from contracts import (
     MicroCredentialPublished,
 )
 
-if TYPE_CHECKING:  # the kit's session of the event's transaction, handed on to the Store unopened
-    from sqlmodel import Session
-
 
 def subscribers(issuer: Issuer) -> Subscribers:
     def declare(kit: KafkaKit) -> None:
         @kit.handler(EnrolmentCreated)
-        def on_enrolment_created(session: Session, event: CloudEvent[Any]) -> None:
+        def on_enrolment_created(session: EventSession, event: CloudEvent[Any]) -> None:
             usecases.record_enrolment(Store(session), event, issuer)
 
         @kit.handler(EnrolmentCancelled)
-        def on_enrolment_cancelled(session: Session, event: CloudEvent[Any]) -> None:
+        def on_enrolment_cancelled(session: EventSession, event: CloudEvent[Any]) -> None:
             usecases.record_cancellation(Store(session), event)
 
         @kit.handler(CourseCompleted)
-        def on_course_completed(session: Session, event: CloudEvent[Any]) -> None:
+        def on_course_completed(session: EventSession, event: CloudEvent[Any]) -> None:
             usecases.record_outcome(Store(session), event, issuer)
 
         @kit.handler(MicroCredentialPublished)
-        def on_microcredential_published(session: Session, event: CloudEvent[Any]) -> None:
+        def on_microcredential_published(session: EventSession, event: CloudEvent[Any]) -> None:
             usecases.record_catalogue_entry(Store(session), event, issuer)
 
     return declare

@@ -4,27 +4,24 @@ together; offsets are committed after it, never before)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from reliability.consumer import Handler
+from reliability.consumer import EventSession, Handler
 from reliability.subscribers import KafkaKit, Subscribers
 
 from contracts import CloudEvent, EnrolmentCancelled, EnrolmentCreated
 from enrolment import usecases
 from enrolment.store import Store
 
-if TYPE_CHECKING:  # the kit's session of the event's transaction, handed on to the Store unopened
-    from sqlmodel import Session
-
 
 def subscribers() -> Subscribers:
     def declare(kit: KafkaKit) -> None:
         @kit.handler(EnrolmentCreated)
-        def record_enrolment(session: Session, event: CloudEvent[Any]) -> None:
+        def record_enrolment(session: EventSession, event: CloudEvent[Any]) -> None:
             usecases.record_foreign_enrolment(Store(session), event)
 
         @kit.handler(EnrolmentCancelled)
-        def record_cancellation(session: Session, event: CloudEvent[Any]) -> None:
+        def record_cancellation(session: EventSession, event: CloudEvent[Any]) -> None:
             usecases.record_foreign_cancellation(Store(session), event)
 
     return declare
