@@ -5,17 +5,27 @@ Migrations run with ``render_as_batch`` so ALTERs work on SQLite (which rebuilds
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import MetaData
+from sqlalchemy.engine import make_url
 
 from reliability.columns import UTCDateTime
 from reliability.database import create_database_engine
 
 
 def upgrade_to_head(database_url: str, script_location: str) -> None:
-    """Bring the database at `database_url` to the newest schema of the service whose scripts are given."""
+    """Bring the database at `database_url` to the newest schema of the service whose scripts are given.
+
+    A SQLite file's directory is made first: the default URLs point at ./var/<service>.db, and SQLite creates the
+    file but not its directory.
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     config = Config()
     config.set_main_option("script_location", script_location)
     # Alembic's config is an INI file underneath: a '%' in a password would start an interpolation.

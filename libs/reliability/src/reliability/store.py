@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -81,10 +80,3 @@ class ServiceDatabase(Generic[StoreT]):
         """
         with Session(self.engine, expire_on_commit=False) as session:
             yield cast(StoreT, self.store(session))
-
-
-def create_sqlite_directory(database_url: str) -> None:
-    """The default URLs point at ./var/<service>.db; SQLite creates the file but not its directory."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,6 @@ import logging
 from fastapi import FastAPI
 from reliability.migrations import upgrade_to_head
 from reliability.runtime import ServiceRuntime
-from reliability.store import create_sqlite_directory
 
 from billing.adapters.policy_files import policy_registry
 from billing.config import BillingSettings
@@ -25,7 +24,6 @@ MIGRATIONS = "billing:migrations"
 def build(settings: BillingSettings) -> tuple[FastAPI, ServiceRuntime]:
     """Everything `python -m billing` runs; a bad policy configuration or database fails here, at start-up."""
     policy = active_policy(settings)
-    create_sqlite_directory(settings.database_url)
     upgrade_to_head(settings.database_url, MIGRATIONS)
     database = Database.connect(settings.database_url)
     runtime = ServiceRuntime(

@@ -8,7 +8,6 @@ from pathlib import Path
 from fastapi import FastAPI
 from reliability.migrations import upgrade_to_head
 from reliability.runtime import ServiceRuntime, notify_relay
-from reliability.store import create_sqlite_directory
 
 from certification.adapters.issuer import Issuer
 from certification.config import CertificationSettings
@@ -23,8 +22,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def migrate(database_url: str) -> None:
-    """Bring the database to the newest schema; creates the directory of a SQLite file if needed."""
-    create_sqlite_directory(database_url)
+    """Bring the database to the newest schema."""
     upgrade_to_head(database_url, str(MIGRATIONS))
 
 

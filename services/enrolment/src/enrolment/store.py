@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from reliability.columns import Money, UTCDateTime
 from reliability.migrations import upgrade_to_head
-from reliability.store import ServiceDatabase, UnitOfWorkStore, create_sqlite_directory
+from reliability.store import ServiceDatabase, UnitOfWorkStore
 from reliability.tables import schema_metadata as kit_schema_metadata
 from reliability.tables import table_registry
 from sqlalchemy import JSON, Column, Index, MetaData, String, delete, select, text
@@ -128,8 +128,7 @@ def schema_metadata() -> MetaData:
 
 
 def migrate(database_url: str) -> None:
-    """Bring the database to the newest schema; creates the directory of a SQLite file if needed."""
-    create_sqlite_directory(database_url)
+    """Bring the database to the newest schema."""
     upgrade_to_head(database_url, str(MIGRATIONS))
 
 
