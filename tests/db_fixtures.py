@@ -7,12 +7,14 @@ server skips those tests with the reason; in CI (CI=true) it is an error, so the
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ProgrammingError
 
 DATABASE_KINDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -47,10 +49,24 @@ def new_postgres_database() -> Iterator[Callable[[], str]]:
         return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
     yield create
-    with admin.connect() as connection:
-        for name in names:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    for name in names:
+        _drop_database(admin, name)
     admin.dispose()
+
+
+def _drop_database(admin: Engine, name: str, attempts: int = 20) -> None:
+    # WITH (FORCE) must terminate every session on the database, and the test role may not terminate an
+    # autovacuum worker that just started on it ("must be a member of the role whose process is being
+    # terminated", seen once in CI); the worker is gone a moment later, so try again.
+    for attempt in range(1, attempts + 1):
+        try:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except ProgrammingError:
+            if attempt == attempts:
+                raise
+            time.sleep(0.25)
 
 
 @pytest.fixture
