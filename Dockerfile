@@ -20,6 +20,9 @@ ENV SERVICE=${SERVICE} \
     PYTHONUNBUFFERED=1
 RUN useradd --system --uid 10001 app && mkdir -p /app/var && chown app /app/var
 COPY --from=build /app/.venv /app/.venv
+# The event-source allow-list every consumer checks (a service without it refuses to start outside a checkout).
+COPY deploy/event-sources.yaml /app/deploy/event-sources.yaml
+ENV EVENT_SOURCES_FILE=/app/deploy/event-sources.yaml
 WORKDIR /app
 USER app
 # The same command runs outside Docker: `python -m billing` (see tests/ops/test_compose.py).

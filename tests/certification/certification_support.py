@@ -51,7 +51,7 @@ ISSUER_ID = f"{BASE_URL}/issuer"
 TOKEN = "registrar-test-token"
 OTHER_TOKEN = "not-a-configured-token"
 ENROLMENT_SOURCE = "/campus/student-administration"
-ASSESSMENT_SOURCE = "/campus/exam-system"
+ASSESSMENT_SOURCE = "/campus/exam-administration"
 CATALOGUE_SOURCE = "/services/enrolment"
 YEAR = "2025-2026"
 
@@ -153,6 +153,7 @@ def enrolment_created(
     microcredential_id: str = HERITAGE,
     title: str = HERITAGE_TITLE,
     courses: Sequence[tuple[str, str, str]] = HERITAGE_COURSES,
+    semester: int = 1,
     learner: Mapping[str, str] = LEARNER,
     event_id: str | None = None,
 ) -> CloudEvent[EnrolmentCreated]:
@@ -160,7 +161,7 @@ def enrolment_created(
         enrolment_id=enrolment_id,
         student=Student(**learner),
         microcredential=MicroCredentialSnapshot(
-            id=microcredential_id, title=title, academic_year=YEAR, courses=_courses(courses)
+            id=microcredential_id, title=title, academic_year=YEAR, courses=_courses(courses, semester)
         ),
         tuition=TuitionTerms(currency="EUR", fixed_fee="245.00", per_credit="11.90"),  # type: ignore[arg-type]
         enrolled_at=brussels(2025, 9, 1, 10),
@@ -169,7 +170,8 @@ def enrolment_created(
 
 
 def ai_enrolment_created(enrolment_id: str) -> CloudEvent[EnrolmentCreated]:
-    return enrolment_created(enrolment_id, microcredential_id=AI, title=AI_TITLE, courses=AI_COURSES)
+    # The snapshot of what the enrolment service's catalogue says (its courses are taught in semester 2).
+    return enrolment_created(enrolment_id, microcredential_id=AI, title=AI_TITLE, courses=AI_COURSES, semester=2)
 
 
 def enrolment_cancelled(enrolment_id: str, cancelled_at: datetime | None = None) -> CloudEvent[EnrolmentCancelled]:

@@ -317,6 +317,7 @@ def dockerfile_env_and_cmd(service: str) -> tuple[dict[str, str], list[str]]:
             cmd = json.loads(arguments)
     # The image's venv is /app/.venv; here it is the workspace's.
     env["PATH"] = env["PATH"].replace("/app/.venv", sys.prefix).replace("$PATH", os.environ["PATH"])
+    env["EVENT_SOURCES_FILE"] = env["EVENT_SOURCES_FILE"].replace("/app/", f"{ROOT}/", 1)
     return env, cmd
 
 
@@ -327,6 +328,15 @@ def test_the_image_installs_each_service_by_its_workspace_package_name():
     assert names == {f"{service}-service" for service in OUR_SERVICES}
     topics_build = load_compose()["services"]["topics"]["build"]
     assert topics_build["args"]["SERVICE"] in OUR_SERVICES, "the topics job needs an image that has opscli"
+
+
+def test_the_image_ships_the_event_source_allow_list_where_its_setting_points():
+    stage = dockerfile_final_stage()
+    env, _ = dockerfile_env_and_cmd("billing")
+    copied = [arguments.split() for instruction, arguments in stage if instruction == "COPY"]
+    assert ["deploy/event-sources.yaml", "/app/deploy/event-sources.yaml"] in copied
+    assert env["EVENT_SOURCES_FILE"] == f"{ROOT}/deploy/event-sources.yaml"
+    assert (ROOT / "deploy" / "event-sources.yaml").is_file()
 
 
 def _signing_key() -> str:

@@ -49,6 +49,7 @@ from contracts import EVENT_TYPES, CloudEvent, EventPayload, InvalidEvent, decod
 from reliability import metrics
 from reliability.database import transaction
 from reliability.dead_letter import dead_letter_headers
+from reliability.provenance import EventSources
 from reliability.subscribers import KafkaKit, Subscribers, build_broker, handler_table
 from reliability.tables import ProcessedEvent
 from reliability.tracing import consuming
@@ -124,6 +125,9 @@ class ConsumerSettings:
     session_timeout_ms: int = 10000
     """How soon the group notices a replica that died without leaving; its partitions move after this."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    sources: EventSources | None = None
+    """The source allow-list checked before any handler runs; ServiceRuntime always sets it. None (the kit's own
+    tests, benchmarks of one consumer) accepts every source."""
 
 
 class IdempotentConsumer:
@@ -308,10 +312,14 @@ class IdempotentConsumer:
             except InvalidEvent as invalid:
                 outcome.dead_letters.append((record, invalid.reason))
                 continue
-            if event.type in self._handlers:
-                decoded.append((record, event))
-            else:
+            if event.type not in self._handlers:
                 outcome.skipped += 1  # a contract type this service has no interest in
+                continue
+            refused = self._source_refusal(record, event)
+            if refused is not None:
+                outcome.dead_letters.append((record, refused))
+                continue
+            decoded.append((record, event))
         if not decoded:
             return outcome
         try:
@@ -378,6 +386,13 @@ class IdempotentConsumer:
                 session.execute(insert(ProcessedEvent.__table__), processed)  # type: ignore[attr-defined]
             outcome.applied = len(processed)
         return outcome
+
+    def _source_refusal(self, record: Record, event: CloudEvent[EventPayload]) -> str | None:
+        """Checked here, before both the per-event and the batch handlers see the event (defence in depth)."""
+        sources = self.settings.sources
+        if sources is None:
+            return None
+        return sources.refusal(record.topic.removeprefix(self.settings.topic_prefix), event.type, event.source)
 
     def _already_processed(self, session: Session, events: list[CloudEvent[EventPayload]]) -> set[tuple[str, str]]:
         ids = {event.id for event in events}

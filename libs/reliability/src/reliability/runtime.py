@@ -23,6 +23,7 @@ from reliability.consumer import BatchHandler, ConsumerSettings, Handler, Idempo
 from reliability.http import HealthCheck, database_check
 from reliability.outbox import OutboxRelay, RelaySettings
 from reliability.producer import create_producer
+from reliability.provenance import EventSources, event_sources_path, load_event_sources
 from reliability.settings import ServiceSettings
 from reliability.subscribers import KafkaKit, Subscribers, declared_topics, handler_table
 from reliability.topics import ensure_topics
@@ -66,7 +67,10 @@ class ServiceRuntime:
         return [self.settings.topic_prefix + name for name in names]
 
     def _consumer(
-        self, producer: AIOKafkaProducer | None, after_commit: Callable[[], None] | None
+        self,
+        producer: AIOKafkaProducer | None,
+        after_commit: Callable[[], None] | None,
+        sources: EventSources | None = None,
     ) -> IdempotentConsumer:
         settings = self.settings
         return IdempotentConsumer(
@@ -76,6 +80,7 @@ class ServiceRuntime:
                 group_id=settings.consumer_group or settings.topic_prefix + self.service,
                 topics=list(self.consumes),
                 topic_prefix=settings.topic_prefix,
+                sources=sources,
             ),
             self.engine,
             self.handlers,
@@ -90,8 +95,15 @@ class ServiceRuntime:
         broker = self.consumer.broker if self.consumer is not None else self._consumer(None, None).broker
         return AsyncAPI(broker, title=f"{self.service} subscribers", schema_version="3.0.0")
 
+    def event_sources(self) -> EventSources:
+        """The source allow-list the consumer checks; a missing or malformed file stops the start here."""
+        sources = load_event_sources(event_sources_path(self.settings.event_sources_file))
+        log.info("event-source allow-list loaded", extra={"service": self.service, "allow_list": sources.origin})
+        return sources
+
     async def start(self) -> None:
         settings = self.settings
+        sources = self.event_sources() if self.consumed_topics() else None
         configure_tracing(self.service, settings.otel_exporter_otlp_endpoint)
         await ensure_topics(
             settings.kafka_bootstrap_servers,
@@ -109,7 +121,7 @@ class ServiceRuntime:
             owner=f"{self.service}-{settings.instance_id}",
         )
         if self.consumed_topics():
-            self.consumer = self._consumer(self.producer, self.relay.notify)
+            self.consumer = self._consumer(self.producer, self.relay.notify, sources)
 
     def health_checks(self) -> dict[str, HealthCheck]:
         return {"database": database_check(self.engine), "kafka": self._check_kafka}

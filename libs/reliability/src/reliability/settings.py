@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -30,6 +31,13 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field(default="json", description="json (default) or text.")
     otel_exporter_otlp_endpoint: str | None = Field(default=None, description="Turns tracing on when set.")
+
+    # --- provenance: which CloudEvents sources the consumer accepts (reliability.provenance) ---
+    event_sources_file: Path | None = Field(
+        default=None,
+        description="The source allow-list (YAML); unset: the repository's deploy/event-sources.yaml, and without "
+        "a checkout (an installed image) the service refuses to start.",
+    )
 
     @field_validator("api_tokens", mode="before")
     @classmethod
