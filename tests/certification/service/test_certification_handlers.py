@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from certification import store as storage
 from certification import usecases as use_cases
@@ -257,6 +259,60 @@ def test_a_conflicting_second_enrolment_created_is_rejected(engine, handlers):
     conflicting = enrolment_created("enr-1", courses=HERITAGE_COURSES[:1])
     with pytest.raises(RejectEvent, match="already recorded"), transaction(engine) as session:
         handlers[conflicting.type](session, conflicting)
+
+
+def test_a_snapshot_that_disagrees_with_the_catalogue_is_held_with_what_disagrees(engine, handlers):
+    forged_courses = (("2026MCHAR1", "Reading Historic Buildings", "30"), ("FORGED-2", "Forgery Studio", "30"))
+    forged = enrolment_created("enr-forged", title="Master of Forgery", courses=forged_courses)
+    apply(engine, handlers, heritage_published(), forged, *passes("enr-forged", forged_courses))
+
+    assert credential_of(engine, "enr-forged") is None and issued_events(engine) == []
+    [waiting] = held(engine)
+    assert waiting.enrolment_id == "enr-forged"
+    assert waiting.missing == [
+        "snapshot disagrees with the catalogue: title (the catalogue's is 'Heritage and Adaptive Reuse')",
+        "snapshot disagrees with the catalogue: course ids (the catalogue's are 2026MCHAR1, 2026MCHAR2; "
+        "the snapshot lacks 2026MCHAR2 and adds FORGED-2)",
+        "snapshot disagrees with the catalogue: credits of 2026MCHAR1 (the catalogue's: 3)",
+    ]
+
+
+def test_a_snapshot_in_the_wrong_semester_is_held(engine, handlers):
+    apply(engine, handlers, heritage_published(), enrolment_created("enr-1", semester=2), *passes("enr-1"))
+    assert credential_of(engine, "enr-1") is None
+    assert [row.missing for row in held(engine)] == [
+        [
+            "snapshot disagrees with the catalogue: semester of 2026MCHAR1 (the catalogue's: 1)",
+            "snapshot disagrees with the catalogue: semester of 2026MCHAR2 (the catalogue's: 1)",
+        ]
+    ]
+
+
+def test_a_held_disagreement_is_settled_by_a_newer_catalogue_entry_that_agrees(engine, handlers, issuer):
+    renamed = "Heritage and Adaptive Reuse (revised)"
+    apply(engine, handlers, heritage_published(), enrolment_created("enr-1", title=renamed), *passes("enr-1"))
+    assert credential_of(engine, "enr-1") is None and len(held(engine)) == 1
+
+    apply(engine, handlers, heritage_published(title=renamed, event_time=brussels(2025, 6, 1)))
+    row = credential_of(engine, "enr-1")
+    assert row is not None and held(engine) == []
+    assert row.document["credentialSubject"]["achievement"]["name"] == renamed
+
+
+def test_a_catalogue_entry_dated_beyond_the_clock_skew_is_rejected(engine, handlers, issuer):
+    ahead = issuer.clock() + timedelta(minutes=6)
+    future = heritage_published(event_time=ahead)
+    with pytest.raises(RejectEvent, match="catalogue entry 2025-2026/mc-heritage-adaptive-reuse refused: event time"):
+        apply(engine, handlers, future)
+    assert _catalogue_entry(engine) is None
+    # Within the skew (a campus clock a little fast) it is recorded.
+    apply(engine, handlers, heritage_published(event_time=issuer.clock() + timedelta(minutes=4)))
+    assert _catalogue_entry(engine) is not None
+
+
+def _catalogue_entry(engine):
+    with Session(engine) as session:
+        return Store(session).catalogue_entry("2025-2026", HERITAGE)
 
 
 def test_every_credential_gets_its_own_status_bit(engine, handlers):

@@ -57,7 +57,8 @@ class EnrolmentRow(CertificationTable, table=True):
     microcredential_title: str = Field(sa_column=Column(String(300), nullable=False))
     academic_year: str = Field(sa_column=Column(String(9), nullable=False))
     courses: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
-    """The enrolment snapshot's courses, in order: [{id, title, credits (exact decimal text)}]."""
+    """The enrolment snapshot's courses, in order: [{id, title, credits (exact decimal text), semester}] (rows
+    recorded before the semester was kept lack it). Checked against the catalogue, never put in a credential."""
     enrolled_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     status: str = Field(sa_column=Column(String(16), nullable=False))
     cancelled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
@@ -162,7 +163,8 @@ class StatusListRow(CertificationTable, table=True):
 
 
 class HeldCredentialRow(CertificationTable, table=True):
-    """A complete, active enrolment whose micro-credential lacks the metadata a credential needs."""
+    """A complete, active enrolment whose catalogue entry is missing, lacks the metadata a credential needs, or
+    disagrees with the enrolment's snapshot."""
 
     __tablename__ = "certification_held_credential"
 
@@ -170,7 +172,8 @@ class HeldCredentialRow(CertificationTable, table=True):
     microcredential_id: str = Field(sa_column=Column(String(128), nullable=False))
     academic_year: str = Field(sa_column=Column(String(9), nullable=False))
     missing: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    """What is missing: "catalogue entry", or the names of the empty metadata fields."""
+    """What is missing: "catalogue entry", the names of the empty metadata fields, or what the enrolment's
+    snapshot says differently from the catalogue entry ("snapshot disagrees with the catalogue: ...")."""
     held_since: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 

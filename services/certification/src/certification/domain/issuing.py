@@ -1,8 +1,10 @@
 """When a credential can be issued, and what it describes: the rules `issue_credential` decides with.
 
-A credential describes what the student enrolled in (title, courses, credits from the enrolment snapshot) by the
-latest catalogue entry of that year (the Annex I metadata). Without every element a credential cannot do without,
-it is held until a catalogue entry supplies them.
+A credential describes its micro-credential only as the enrolment service published it in the catalogue (title,
+courses, credits, semesters and the Annex I metadata of the latest entry of that year), never as an enrolment
+event's snapshot tells it: a campus system, or whoever forged its events, cannot write the achievement. A snapshot
+that disagrees with the catalogue entry, or an entry without every element a credential cannot do without, holds
+the credential until a catalogue entry settles it.
 """
 
 from __future__ import annotations
@@ -41,33 +43,60 @@ def missing_metadata(entry: MicroCredentialPublished) -> list[str]:
     return missing
 
 
+def snapshot_disagreements(
+    *, title: str, courses: Sequence[Mapping[str, object]], published: MicroCredentialPublished
+) -> list[str]:
+    """What an enrolment's snapshot (`courses`: [{id, credits, semester?}]) says differently from the catalogue
+    entry. Names the catalogue's values, never the snapshot's free text (an attacker chooses that)."""
+    prefix = "snapshot disagrees with the catalogue:"
+    disagreements = [] if title == published.title else [f"{prefix} title (the catalogue's is {published.title!r})"]
+    catalogue = {course.id: course for course in published.courses}
+    enrolled = {str(course["id"]): course for course in courses}
+    if set(enrolled) != set(catalogue):
+        disagreements.append(
+            f"{prefix} course ids (the catalogue's are {', '.join(catalogue)}; the snapshot lacks "
+            f"{_ids(set(catalogue) - set(enrolled))} and adds {_ids(set(enrolled) - set(catalogue))})"
+        )
+    for course_id in (course_id for course_id in catalogue if course_id in enrolled):
+        ours, theirs = catalogue[course_id], enrolled[course_id]
+        if Decimal(str(theirs["credits"])) != ours.credits:
+            disagreements.append(f"{prefix} credits of {course_id} (the catalogue's: {_number(ours.credits)})")
+        # Enrolments recorded before the semester was kept have none: nothing to disagree with.
+        if theirs.get("semester") is not None and theirs["semester"] != ours.semester:
+            disagreements.append(f"{prefix} semester of {course_id} (the catalogue's: {ours.semester})")
+    return disagreements
+
+
+def _ids(ids: set[str]) -> str:
+    return ", ".join(sorted(ids)) or "none"
+
+
+def _number(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
 def _is_web_url(value: str) -> bool:
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.netloc) and not any(c.isspace() for c in value)
 
 
 def described_microcredential(
-    *,
-    microcredential_id: str,
-    title: str,
-    academic_year: str,
-    courses: Sequence[Mapping[str, str]],
-    published: MicroCredentialPublished,
-    issuer_url: str,
+    *, microcredential_id: str, academic_year: str, published: MicroCredentialPublished, issuer_url: str
 ) -> MicroCredential:
-    """The enrolment's micro-credential (`courses`: [{id, title, credits}]) described by a catalogue entry with
-    nothing `missing_metadata` would name; an awarding body without a web site is represented by `issuer_url`."""
+    """The micro-credential as its catalogue entry describes it (title, courses, credits: the catalogue's, never an
+    enrolment snapshot's), for an entry with nothing `missing_metadata` would name; an awarding body without a web
+    site is represented by `issuer_url`."""
     body = published.awarding_body
     if body is None or published.eqf_level is None:
         raise ValueError("the catalogue entry lacks metadata; ask missing_metadata first")
     return MicroCredential(
         id=microcredential_id,
-        title=title,
+        title=published.title,
         # The builder needs a description; a catalogue entry without one is described by its title.
         description=published.description or published.title,
         academic_year=academic_year,
-        ects_credits=sum((Decimal(course["credits"]) for course in courses), Decimal(0)),
-        courses=tuple(Course(id=course["id"], title=course["title"]) for course in courses),
+        ects_credits=sum((course.credits for course in published.courses), Decimal(0)),
+        courses=tuple(Course(id=course.id, title=course.title) for course in published.courses),
         learning_outcomes=tuple(outcome for outcome in published.learning_outcomes if outcome.strip()),
         eqf_level=published.eqf_level,
         assessment_type=published.assessment_type or "",

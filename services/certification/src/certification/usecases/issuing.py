@@ -34,6 +34,7 @@ from certification.domain.issuing import (
     IssueOutcome,
     described_microcredential,
     missing_metadata,
+    snapshot_disagreements,
 )
 from certification.store import (
     CANCELLED,
@@ -52,7 +53,8 @@ log = logging.getLogger(__name__)
 
 
 def issue_credential(store: Store, enrolment_id: str, issuer: Issuer) -> IssueOutcome:
-    """Issue the enrolment's credential if it is due; otherwise say why not (and hold it if only metadata lacks)."""
+    """Issue the enrolment's credential if it is due; otherwise say why not (and hold it if only the catalogue
+    entry is in the way: missing, lacking metadata, or disagreeing with the enrolment's snapshot)."""
     store.lock_enrolment(enrolment_id)
     enrolment = store.enrolment(enrolment_id, for_update=True)
     if enrolment is None:
@@ -108,22 +110,23 @@ def to_assessment(row: AssessmentRow) -> Assessment:
 def microcredential_of(
     enrolment: EnrolmentRow, entry: CatalogueEntryRow | None, issuer: Issuer
 ) -> tuple[MicroCredential | None, list[str]]:
-    """The credential's description, or what it lacks: what the student enrolled in (title, courses, credits
-    from the enrolment snapshot) described by the latest catalogue entry of that year (the Annex I metadata)."""
+    """The credential's description, or why there is none yet: the latest catalogue entry of that year, the
+    enrolment service's, describes it whole (title, courses, credits, Annex I metadata); the enrolment snapshot,
+    which a campus system wrote, must agree with it and contributes nothing."""
     if entry is None:
         return None, [MISSING_CATALOGUE_ENTRY]
     try:
         published = MicroCredentialPublished.model_validate(entry.data)
     except ValidationError as error:  # stored by an older version with other rules; treat as unusable
         return None, [f"valid catalogue entry ({error.error_count()} errors)"]
-    missing = missing_metadata(published)
-    if missing:
-        return None, missing
+    reasons = snapshot_disagreements(
+        title=enrolment.microcredential_title, courses=enrolment.courses, published=published
+    ) + missing_metadata(published)
+    if reasons:
+        return None, reasons
     described = described_microcredential(
         microcredential_id=enrolment.microcredential_id,
-        title=enrolment.microcredential_title,
         academic_year=enrolment.academic_year,
-        courses=enrolment.courses,
         published=published,
         issuer_url=issuer.base_url,
     )
@@ -143,7 +146,7 @@ def _hold(store: Store, enrolment: EnrolmentRow, missing: list[str]) -> None:
             updated_at=at,
         )
         log.warning(
-            "credential held: the micro-credential lacks metadata",
+            "credential held: the catalogue entry lacks metadata or the enrolment snapshot disagrees with it",
             extra={
                 "enrolment_id": enrolment.id,
                 "microcredential_id": enrolment.microcredential_id,

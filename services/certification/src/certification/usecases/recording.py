@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from reliability.consumer import RejectEvent
 from reliability.events import require_storable
+from reliability.provenance import future_time_reason
 
 from certification.adapters.issuer import Issuer
 from certification.domain.issuing import foreign_course_reason
@@ -31,7 +33,10 @@ def record_enrolment(store: Store, event: CloudEvent[EnrolmentCreated], issuer: 
     student, snapshot = data.student, data.microcredential
     texts = [student.id, student.given_name, student.family_name, student.email, snapshot.title]
     require_storable(*texts, *(course.title for course in snapshot.courses))
-    courses = [{"id": c.id, "title": c.title, "credits": format(c.credits.normalize(), "f")} for c in snapshot.courses]
+    courses: list[dict[str, Any]] = [
+        {"id": c.id, "title": c.title, "credits": format(c.credits.normalize(), "f"), "semester": c.semester}
+        for c in snapshot.courses
+    ]
     store.lock_enrolment(data.enrolment_id)
     existing = store.enrolment(data.enrolment_id, for_update=True)
     if existing is not None:
@@ -52,7 +57,7 @@ def record_enrolment(store: Store, event: CloudEvent[EnrolmentCreated], issuer: 
     issue_credential(store, data.enrolment_id, issuer)
 
 
-def _enrolment_row(event: CloudEvent[EnrolmentCreated], courses: list[dict[str, str]]) -> EnrolmentRow:
+def _enrolment_row(event: CloudEvent[EnrolmentCreated], courses: list[dict[str, Any]]) -> EnrolmentRow:
     data = event.data
     student, snapshot = data.student, data.microcredential
     return EnrolmentRow(
@@ -153,8 +158,12 @@ def record_outcome(store: Store, event: CloudEvent[CourseCompleted], issuer: Iss
 
 
 def record_catalogue_entry(store: Store, event: CloudEvent[MicroCredentialPublished], issuer: Issuer) -> None:
-    """Keep the latest catalogue entry per key; issue the credentials held for want of its metadata."""
+    """Keep the latest catalogue entry per key; issue the credentials held for want of it. An entry dated in the
+    future is refused (dead-lettered): it would win every "latest entry" comparison until that date."""
     data = event.data
+    too_early = future_time_reason(event.time, issuer.clock())
+    if too_early is not None:
+        raise RejectEvent(f"catalogue entry {data.subject()} refused: {too_early}")
     store.lock_catalogue_entry(data.academic_year, data.microcredential_id, shared=False)
     current = store.catalogue_entry(data.academic_year, data.microcredential_id)
     if current is not None and event.time < current.event_time:
@@ -181,7 +190,7 @@ def record_catalogue_entry(store: Store, event: CloudEvent[MicroCredentialPublis
         issue_credential(store, enrolment_id, issuer)
 
 
-def _same_enrolment(row: EnrolmentRow, data: EnrolmentCreated, courses: list[dict[str, str]]) -> bool:
+def _same_enrolment(row: EnrolmentRow, data: EnrolmentCreated, courses: list[dict[str, Any]]) -> bool:
     return (
         row.student_id == data.student.id
         and row.student_given_name == data.student.given_name
@@ -189,8 +198,15 @@ def _same_enrolment(row: EnrolmentRow, data: EnrolmentCreated, courses: list[dic
         and row.student_email == data.student.email
         and row.microcredential_id == data.microcredential.id
         and row.academic_year == data.microcredential.academic_year
-        and row.courses == courses
+        and _same_courses(row.courses, courses)
     )
+
+
+def _same_courses(recorded: list[dict[str, Any]], incoming: list[dict[str, Any]]) -> bool:
+    # Enrolments recorded before the semester was kept have none; a redelivery of theirs is still the same.
+    return recorded == incoming or recorded == [
+        {name: value for name, value in course.items() if name != "semester"} for course in incoming
+    ]
 
 
 def _foreign_course_reason(course_id: str, enrolment: EnrolmentRow) -> str:

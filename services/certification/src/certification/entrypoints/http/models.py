@@ -90,7 +90,10 @@ class HeldOut(BaseModel):
     enrolment_id: str
     microcredential_id: str
     academic_year: str
-    missing: list[str] = Field(description='What the credential waits for: "catalogue entry" or metadata fields.')
+    missing: list[str] = Field(
+        description='What the credential waits for: "catalogue entry", metadata fields, or a catalogue entry the '
+        'enrolment snapshot agrees with ("snapshot disagrees with the catalogue: ...").'
+    )
     held_since: datetime
 
 
