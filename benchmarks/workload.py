@@ -24,7 +24,9 @@ from contracts import EnrolmentCancelled, EnrolmentCreated, new_event
 
 _ENROLMENT_PLACEHOLDER = "BENCH-PLACEHOLDER-0000000000"
 _ID_PLACEHOLDER = "00000000-0000-4000-8000-00000000feed"
-SOURCE = "/benchmarks/enrolment-load"
+SOURCE = "/campus/student-administration"
+"""The load stands in for student administration: billing's consumer accepts only allow-listed sources
+(deploy/event-sources.yaml), and the benchmark's topics carry a prefix of their own."""
 _NAMESPACE = uuid.UUID("5d3c1f0e-8a4b-4c2d-9e6f-b1a2c3d4e5f6")
 
 
