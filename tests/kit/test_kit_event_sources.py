@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from contracts.examples import example_events
 from reliability import provenance
 from reliability.consumer import ConsumerSettings, IdempotentConsumer, Record
 from reliability.provenance import (
@@ -239,3 +240,9 @@ async def test_a_forged_source_is_dead_lettered_before_any_handler_and_the_parti
             "by the event-source allow-list"
         )
     assert sorted(record.value for record in dead) == sorted(event.to_kafka().value for event in forged)
+
+
+def test_the_contracts_examples_claim_sources_the_platform_accepts() -> None:
+    sources = load_event_sources(REPOSITORY_EVENT_SOURCES)
+    for event in example_events().values():
+        assert sources.refusal(event.data.topic, event.type, event.source) is None, event.type

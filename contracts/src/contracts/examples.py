@@ -39,15 +39,17 @@ STUDENT_ID = "S-0042"
 MICROCREDENTIAL_ID = "MC-DATA-101"
 ACADEMIC_YEAR = "2026-2027"
 
-_ENROLMENT_SOURCE = "/microcredentials/enrolment-service"
+# The sources the platform accepts for each type (deploy/event-sources.yaml): an example a campus system copies
+# must not be dead-lettered as "source not allowed".
+_ENROLMENT_SOURCE = "/services/enrolment"
 _SOURCES: dict[str, str] = {
     "EnrolmentCreated": _ENROLMENT_SOURCE,
     "EnrolmentCancelled": _ENROLMENT_SOURCE,
-    "CourseCompleted": "/campus/student-administration",
-    "TuitionInvoiced": "/microcredentials/billing-service",
-    "ReimbursementCalculated": "/microcredentials/billing-service",
-    "CredentialIssued": "/microcredentials/certification-service",
-    "CredentialRevoked": "/microcredentials/certification-service",
+    "CourseCompleted": "/campus/exam-administration",
+    "TuitionInvoiced": "/services/billing",
+    "ReimbursementCalculated": "/services/billing",
+    "CredentialIssued": "/services/certification",
+    "CredentialRevoked": "/services/certification",
     "MicroCredentialPublished": _ENROLMENT_SOURCE,
 }
 
