@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from reliability.provenance import (
     event_sources_path,
     load_event_sources,
 )
+from reliability.runtime import ServiceRuntime
 from reliability.settings import ServiceSettings
 from reliability.topics import ensure_topics
 from sqlmodel import Session
@@ -246,3 +248,20 @@ def test_the_contracts_examples_claim_sources_the_platform_accepts() -> None:
     sources = load_event_sources(REPOSITORY_EVENT_SOURCES)
     for event in example_events().values():
         assert sources.refusal(event.data.topic, event.type, event.source) is None, event.type
+
+
+async def test_a_service_with_a_malformed_allow_list_refuses_to_start_before_touching_kafka(tmp_path: Path) -> None:
+    bad = written(tmp_path, VALID_FILE.replace("    CourseCompleted:", "    CourseCompletd:"))
+    settings = ServiceSettings(
+        event_sources_file=bad, kafka_bootstrap_servers="127.0.0.1:1", database_url=f"sqlite:///{tmp_path}/s.db"
+    )
+    runtime = ServiceRuntime(
+        service="kit-sources",
+        settings=settings,
+        engine=make_engine(settings.database_url),
+        consumes=[topics.ENROLMENT_EVENTS],
+        handlers={"EnrolmentCancelled": record_cancellation},
+    )
+    with pytest.raises(EventSourcesError, match="CourseCompletd: not an event type"):
+        await asyncio.wait_for(runtime.start(), 10)
+    assert runtime.producer is None
