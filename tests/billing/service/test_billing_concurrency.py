@@ -14,12 +14,13 @@ from billing.store import Store
 from reliability.database import transaction
 from sqlmodel import Session
 
-from tests.billing.billing_support import brussels, enrolment_cancelled, enrolment_created
+from tests.billing.billing_support import brussels, enrolment_cancelled, enrolment_created, ensure_catalogue_entry
 
 
 def test_an_enrolment_arriving_while_its_cancellation_is_being_stored_settles_it(engine, uantwerp_en):
     cancellation = enrolment_cancelled("enr-race", brussels(2026, 10, 1))
     creation = enrolment_created("enr-race")
+    ensure_catalogue_entry(engine, uantwerp_en, creation)
     cancellation_stored = threading.Event()
     errors: list[BaseException] = []
 
