@@ -98,8 +98,9 @@ def records_of(events: list[CloudEvent[Any]]) -> list[ConsumerRecord[bytes, byte
     return records
 
 
-def billing_step(url: str) -> tuple[IdempotentConsumer, Engine]:
-    """The kit's consume step as `python -m billing` wires it, without the broker around it."""
+def billing_step(url: str, catalogue: list[CloudEvent[Any]] = CATALOGUE) -> tuple[IdempotentConsumer, Engine]:
+    """The kit's consume step as `python -m billing` wires it, without the broker around it; `catalogue` is
+    applied first."""
     upgrade_to_head(url, MIGRATIONS)
     engine = create_database_engine(url)
     settings = ConsumerSettings(name="billing", bootstrap_servers="unused", group_id="billing", topics=[])
@@ -110,8 +111,9 @@ def billing_step(url: str) -> tuple[IdempotentConsumer, Engine]:
         producer=None,  # type: ignore[arg-type]  # dead letters are returned, not sent, by this step
         subscribers=kafka.subscribers(POLICY),
     )
-    outcome = step._apply_batch(records_of(CATALOGUE))
-    assert outcome.applied == len(CATALOGUE) and not outcome.dead_letters
+    if catalogue:
+        outcome = step._apply_batch(records_of(catalogue))
+        assert outcome.applied == len(catalogue) and not outcome.dead_letters
     return step, engine
 
 
