@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from billing import domain, usecases
+from billing import domain
 from billing.store import Store
+from billing.usecases import catalogue
 from reliability.database import transaction
 from reliability.tables import OutboxMessage
 from sqlalchemy import select
@@ -136,7 +137,7 @@ def record_catalogue(engine: Engine, policy: domain.CancellationPolicy, *entries
     """Apply catalogue entries as billing's consumer does, one transaction each, at the current time."""
     for entry in entries:
         with transaction(engine) as session:
-            usecases.record_catalogue_event(Store(session), entry, policy, datetime.now(UTC))
+            catalogue.record_catalogue_event(Store(session), entry, policy, datetime.now(UTC))
 
 
 def ensure_catalogue_entry(engine: Engine, policy: domain.CancellationPolicy, enrolment: CloudEvent[Any]) -> None:

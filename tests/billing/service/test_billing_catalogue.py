@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 from billing import domain, usecases
 from billing.store import Store
+from billing.usecases import catalogue
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability.consumer import RejectEvent
@@ -132,7 +133,7 @@ def test_a_catalogue_entry_dated_beyond_the_clock_skew_is_refused(engine, uantwe
     now = datetime.now(UTC)
     future = catalogue_entry("mc-test", per_credit="1.00", time=now + timedelta(hours=1))
     with transaction(engine) as session, pytest.raises(RejectEvent) as rejected:
-        usecases.record_catalogue_event(Store(session), future, uantwerp_en, now)
+        catalogue.record_catalogue_event(Store(session), future, uantwerp_en, now)
     assert "2026-2027/mc-test" in rejected.value.reason and "ahead of this service's clock" in rejected.value.reason
     with Session(engine) as session:
         assert Store(session).catalogue_entries() == []
@@ -140,7 +141,7 @@ def test_a_catalogue_entry_dated_beyond_the_clock_skew_is_refused(engine, uantwe
     # Within the skew (a campus clock a minute ahead) it is taken.
     slightly_ahead = catalogue_entry("mc-test", time=now + timedelta(minutes=1))
     with transaction(engine) as session:
-        usecases.record_catalogue_event(Store(session), slightly_ahead, uantwerp_en, now)
+        catalogue.record_catalogue_event(Store(session), slightly_ahead, uantwerp_en, now)
     with Session(engine) as session:
         assert [row.event_id for row in Store(session).catalogue_entries()] == [slightly_ahead.id]
 

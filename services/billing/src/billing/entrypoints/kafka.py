@@ -18,6 +18,7 @@ from reliability.tracing import consuming
 
 from billing import domain, usecases
 from billing.store import Store
+from billing.usecases import catalogue
 from contracts import CloudEvent, EnrolmentCancelled, EnrolmentCreated, MicroCredentialPublished, topics
 
 Clock = Callable[[], datetime]
@@ -43,11 +44,11 @@ def subscribers(policy: domain.CancellationPolicy, clock: Clock = _utc_now) -> S
 
         @kit.handler(MicroCredentialPublished)
         def record_catalogue_entry(session: EventSession, event: CloudEvent[Any]) -> None:
-            usecases.record_catalogue_event(Store(session), event, policy, clock())
+            catalogue.record_catalogue_event(Store(session), event, policy, clock())
 
         @kit.batch_handler(topics.CATALOGUE)
         def record_catalogue_batch(session: EventSession, batch: Sequence[tuple[Record, CloudEvent[Any]]]) -> None:
-            usecases.record_catalogue_entries(Store(session), _in_spans(batch), policy, clock())
+            catalogue.record_catalogue_entries(Store(session), _in_spans(batch), policy, clock())
 
     return declare
 

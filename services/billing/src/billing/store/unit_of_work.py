@@ -13,26 +13,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from reliability.database import lock_until_commit
 from reliability.outbox import add_rows_to_outbox, outbox_row
 from reliability.store import ServiceDatabase, UnitOfWorkStore
-from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlmodel import Session, col
 
 from billing import domain
+from billing.store.catalogue import CatalogueUnit
+from billing.store.rows import Row, billed_enrolment_of, course_rows, resolution_of, waiting_cancellation_of
 from billing.store.tables import (
     TABLES,
-    CatalogueEntryRow,
     EnrolmentRow,
     InvoiceLineRow,
     InvoiceRow,
     PendingCancellationRow,
     ReimbursementLineRow,
     ReimbursementRow,
-    WaitingEnrolmentRow,
 )
 from contracts import CloudEvent
 
@@ -44,15 +43,14 @@ from contracts import CloudEvent
     REIMBURSEMENT,
     REIMBURSEMENT_LINE,
     PENDING_CANCELLATION,
-    CATALOGUE_ENTRY,
-    WAITING_ENROLMENT,
+    _CATALOGUE_ENTRY,
+    _WAITING_ENROLMENT,
 ) = TABLES
 
-Row = dict[str, Any]
 
-
-class Store(UnitOfWorkStore):
-    """One unit of work on a Session: the batch's state in memory, what it adds, and the queries of the API."""
+class Store(UnitOfWorkStore, CatalogueUnit):
+    """One unit of work on a Session: the batch's state in memory, what it adds, and the queries of the API
+    (the catalogue's part in `CatalogueUnit`)."""
 
     def __init__(self, session: Session) -> None:
         super().__init__(session)
@@ -62,14 +60,7 @@ class Store(UnitOfWorkStore):
         self._waiting: dict[str, list[tuple[domain.WaitingCancellation, Row]]] = {}
         """Enrolment id -> cancellations waiting for that enrolment, in arrival order, with their rows."""
         self._taken: dict[domain.WaitingCancellation, Row] = {}
-        self._catalogue: dict[str, tuple[domain.CatalogueEntry, datetime]] = {}
-        """Catalogue key -> the current entry and its event time, stored or put in this unit."""
-        self._stored_catalogue_keys: set[str] = set()
-        self._replaced_catalogue_keys: set[str] = set()
-        self._waiting_enrolments: dict[str, list[tuple[domain.WaitingEnrolment, Row]]] = {}
-        """Catalogue key -> enrolments waiting for that entry, in arrival order, with their rows."""
-        self._taken_enrolments: dict[domain.WaitingEnrolment, Row] = {}
-        self._resolved_enrolments: list[Row] = []
+        self._init_catalogue()
         self._new_rows: dict[Table, list[Row]] = {table: [] for table in TABLES}
         self._resolved: list[Row] = []
         """Stored waiting cancellations this unit resolved: updated, not inserted."""
@@ -82,7 +73,7 @@ class Store(UnitOfWorkStore):
         ids = sorted(set(enrolment_ids))
         lock_enrolments(self.session, ids)
         for row in self.session.execute(select(ENROLMENT).where(ENROLMENT.c.enrolment_id.in_(ids))):
-            self._enrolments[row.enrolment_id] = _billed_enrolment(row._mapping)
+            self._enrolments[row.enrolment_id] = billed_enrolment_of(row._mapping)
         reimbursed = select(REIMBURSEMENT.c.enrolment_id, REIMBURSEMENT.c.cancellation_event_id).where(
             REIMBURSEMENT.c.enrolment_id.in_(ids)
         )
@@ -96,55 +87,7 @@ class Store(UnitOfWorkStore):
         )
         for row in self.session.execute(waiting):
             stored = dict(row._mapping)
-            self._waiting.setdefault(row.enrolment_id, []).append((_waiting_cancellation(stored), stored))
-
-    def load_catalogue(self, keys: Iterable[str], *, shared: bool) -> None:
-        """Lock these catalogue keys (`shared` to read them, exclusive to change them), then read their entries.
-
-        Always before `load_enrolments`: catalogue keys are locked before enrolments on every path, so a batch
-        of enrolments and a batch of catalogue entries cannot wait for each other's locks (no deadlock).
-        """
-        wanted = sorted(set(keys))
-        lock_until_commit(self.session, (f"billing-catalogue:{key}" for key in wanted), shared=shared)
-        if not wanted:
-            return
-        entry = CATALOGUE_ENTRY
-        key_columns = tuple_(entry.c.academic_year, entry.c.microcredential_id)
-        statement = select(entry).where(key_columns.in_([tuple(key.split("/", 1)) for key in wanted]))
-        for row in self.session.execute(statement):
-            stored = _catalogue_entry(row._mapping)
-            self._catalogue[stored.key] = (stored, row.event_time)
-            self._stored_catalogue_keys.add(stored.key)
-
-    def load_waiting_enrolments(self, keys: Iterable[str]) -> list[str]:
-        """Read the enrolments waiting for these (locked) catalogue keys; returns their enrolment ids."""
-        wanted = sorted(set(keys))
-        if not wanted:
-            return []
-        waiting = WAITING_ENROLMENT
-        key_columns = tuple_(waiting.c.academic_year, waiting.c.microcredential_id)
-        statement = (
-            select(waiting)
-            .where(key_columns.in_([tuple(key.split("/", 1)) for key in wanted]), waiting.c.status == domain.WAITING)
-            .order_by(waiting.c.id)
-        )
-        ids: list[str] = []
-        for row in self.session.execute(statement):
-            stored = dict(row._mapping)
-            enrolment = _waiting_enrolment(stored)
-            self._waiting_enrolments.setdefault(enrolment.catalogue_key, []).append((enrolment, stored))
-            ids.append(row.enrolment_id)
-        return ids
-
-    def catalogue_entry(self, key: str) -> domain.CatalogueEntry | None:
-        """The current catalogue entry of "<academic_year>/<microcredential_id>", stored or put in this unit."""
-        found = self._catalogue.get(key)
-        return None if found is None else found[0]
-
-    def catalogue_entry_time(self, key: str) -> datetime | None:
-        """The event time of the current entry: an entry dated earlier is older news."""
-        found = self._catalogue.get(key)
-        return None if found is None else found[1]
+            self._waiting.setdefault(row.enrolment_id, []).append((waiting_cancellation_of(stored), stored))
 
     def billed_enrolment(self, enrolment_id: str) -> domain.BilledEnrolment | None:
         """The invoiced enrolment, stored or added in this unit."""
@@ -170,7 +113,7 @@ class Store(UnitOfWorkStore):
             per_credit=snapshot.terms.per_credit,
             fixed_fee=snapshot.terms.fixed_fee,
             enrolled_at=snapshot.enrolled_at,
-            courses=_course_rows(snapshot.courses),
+            courses=course_rows(snapshot.courses),
             created_event_source=enrolment.created_event_source,
             created_event_id=enrolment.created_event_id,
             recorded_at=now,
@@ -254,67 +197,6 @@ class Store(UnitOfWorkStore):
         if "id" in row:  # stored by an earlier unit; one from this unit is inserted as it ends up
             self._resolved.append(row)
 
-    def put_catalogue_entry(
-        self, entry: domain.CatalogueEntry, *, event_source: str, event_id: str, event_time: datetime
-    ) -> None:
-        """Make this the current entry of its key (replacing the stored one, or one put earlier in this unit)."""
-        rows = self._new_rows[CATALOGUE_ENTRY]
-        rows[:] = [row for row in rows if f"{row['academic_year']}/{row['microcredential_id']}" != entry.key]
-        if entry.key in self._stored_catalogue_keys:
-            self._replaced_catalogue_keys.add(entry.key)
-        self._add(
-            CATALOGUE_ENTRY,
-            academic_year=entry.academic_year,
-            microcredential_id=entry.microcredential_id,
-            currency=entry.terms.currency,
-            per_credit=entry.terms.per_credit,
-            fixed_fee=entry.terms.fixed_fee,
-            courses=_course_rows(entry.courses),
-            event_source=event_source,
-            event_id=event_id,
-            event_time=event_time,
-            recorded_at=datetime.now(UTC),
-        )
-        self._catalogue[entry.key] = (entry, event_time)
-
-    def keep_enrolment_waiting(self, waiting: domain.WaitingEnrolment) -> None:
-        """Keep an enrolment whose catalogue entry has not arrived (never dropped) until it does."""
-        enrolment = waiting.enrolment
-        snapshot = enrolment.snapshot
-        row = self._add(
-            WAITING_ENROLMENT,
-            enrolment_id=enrolment.enrolment_id,
-            student_id=enrolment.student_id,
-            microcredential_id=enrolment.microcredential_id,
-            academic_year=snapshot.academic_year,
-            currency=snapshot.terms.currency,
-            per_credit=snapshot.terms.per_credit,
-            fixed_fee=snapshot.terms.fixed_fee,
-            enrolled_at=snapshot.enrolled_at,
-            courses=_course_rows(snapshot.courses),
-            event_source=enrolment.created_event_source,
-            event_id=enrolment.created_event_id,
-            event_time=waiting.event_time,
-            received_at=datetime.now(UTC),
-            status=domain.WAITING,
-            status_reason=None,
-            resolved_at=None,
-        )
-        self._waiting_enrolments.setdefault(waiting.catalogue_key, []).append((waiting, row))
-
-    def take_waiting_enrolments(self, key: str) -> list[domain.WaitingEnrolment]:
-        """The enrolments waiting for this catalogue entry, in arrival order; each must then be resolved."""
-        taken = self._waiting_enrolments.pop(key, [])
-        self._taken_enrolments.update(taken)
-        return [waiting for waiting, _ in taken]
-
-    def resolve_enrolment(self, waiting: domain.WaitingEnrolment, status: str, reason: str | None = None) -> None:
-        """Record what became of a waiting enrolment when its catalogue entry arrived."""
-        row = self._taken_enrolments.pop(waiting)
-        row.update(status=status, status_reason=_fits(reason), resolved_at=datetime.now(UTC))
-        if "id" in row:  # stored by an earlier unit; one from this unit is inserted as it ends up
-            self._resolved_enrolments.append(row)
-
     def publish(self, event: CloudEvent[Any]) -> None:
         """Queue the event in the outbox (built now, so the row carries the current trace span's context)."""
         self._outbox.append(outbox_row(event.to_kafka(), event.id))
@@ -327,18 +209,13 @@ class Store(UnitOfWorkStore):
 
     def save(self) -> None:
         """One INSERT per table (parents first: PostgreSQL checks foreign keys per statement), then the outbox."""
-        if self._replaced_catalogue_keys:
-            entry = CATALOGUE_ENTRY
-            key_columns = tuple_(entry.c.academic_year, entry.c.microcredential_id)
-            replaced = [tuple(key.split("/", 1)) for key in sorted(self._replaced_catalogue_keys)]
-            self.session.execute(delete(entry).where(key_columns.in_(replaced)))
+        self.save_catalogue()
         for table, rows in self._new_rows.items():
             if rows:
                 self.session.execute(insert(table), rows)
         if self._resolved:
-            self.session.execute(_RESOLVE, [_resolution(row) for row in self._resolved])
-        if self._resolved_enrolments:
-            self.session.execute(_RESOLVE_ENROLMENT, [_resolution(row) for row in self._resolved_enrolments])
+            self.session.execute(_RESOLVE, [resolution_of(row) for row in self._resolved])
+        self.save_resolved_enrolments()
         add_rows_to_outbox(self.session, self._outbox)
 
     # --- queries of the API ---------------------------------------------------------------------------------
@@ -368,17 +245,6 @@ class Store(UnitOfWorkStore):
         if enrolment_id is not None:
             statement = statement.where(col(pending.enrolment_id) == enrolment_id)
         return list(self.session.scalars(statement.order_by(col(pending.id))))
-
-    def waiting_enrolments(self, statuses: Sequence[str] = (domain.WAITING,)) -> list[WaitingEnrolmentRow]:
-        waiting = WaitingEnrolmentRow
-        statement = select(waiting).where(col(waiting.status).in_(list(statuses))).order_by(col(waiting.id))
-        return list(self.session.scalars(statement))
-
-    def catalogue_entries(self) -> list[CatalogueEntryRow]:
-        entry = CatalogueEntryRow
-        return list(
-            self.session.scalars(select(entry).order_by(col(entry.academic_year), col(entry.microcredential_id)))
-        )
 
     def reimbursements(self, academic_year: str | None = None) -> list[tuple[ReimbursementRow, EnrolmentRow]]:
         """Reimbursements with their enrolment, in enrolment-id order (stable for exports)."""
@@ -437,90 +303,3 @@ _RESOLVE = (
         resolved_at=bindparam("new_resolved_at"),
     )
 )
-
-_RESOLVE_ENROLMENT = (
-    update(WAITING_ENROLMENT)
-    .where(WAITING_ENROLMENT.c.id == bindparam("row_id"))
-    .values(
-        status=bindparam("new_status"),
-        status_reason=bindparam("new_status_reason"),
-        resolved_at=bindparam("new_resolved_at"),
-    )
-)
-
-_REASON_LENGTH = 1000
-
-
-def _fits(reason: str | None) -> str | None:
-    """A status reason within its column (a long list of disagreeing courses is cut, marked with "...")."""
-    if reason is None or len(reason) <= _REASON_LENGTH:
-        return reason
-    return reason[: _REASON_LENGTH - 3] + "..."
-
-
-def _course_rows(courses: Iterable[domain.Course]) -> list[Row]:
-    return [
-        {"id": course.id, "credits": format(course.credits.normalize(), "f"), "semester": course.semester}
-        for course in courses
-    ]
-
-
-def _courses(rows: Iterable[Row]) -> tuple[domain.Course, ...]:
-    return tuple(
-        domain.Course(id=course["id"], credits=Decimal(course["credits"]), semester=course["semester"])
-        for course in rows
-    )
-
-
-def _resolution(row: Row) -> Row:
-    return {
-        "row_id": row["id"],
-        "new_status": row["status"],
-        "new_status_reason": row["status_reason"],
-        "new_resolved_at": row["resolved_at"],
-    }
-
-
-def _billed_enrolment(row: Any) -> domain.BilledEnrolment:
-    """The invoiced enrolment of a stored row (the same snapshot the invoice was computed from)."""
-    snapshot = domain.EnrolmentSnapshot(
-        academic_year=row["academic_year"],
-        courses=_courses(row["courses"]),
-        terms=domain.TuitionTerms(currency=row["currency"], fixed_fee=row["fixed_fee"], per_credit=row["per_credit"]),
-        enrolled_at=row["enrolled_at"],
-    )
-    return domain.BilledEnrolment(
-        enrolment_id=row["enrolment_id"],
-        student_id=row["student_id"],
-        microcredential_id=row["microcredential_id"],
-        snapshot=snapshot,
-        created_event_source=row["created_event_source"],
-        created_event_id=row["created_event_id"],
-    )
-
-
-def _waiting_cancellation(row: Row) -> domain.WaitingCancellation:
-    return domain.WaitingCancellation(
-        enrolment_id=row["enrolment_id"],
-        event_source=row["event_source"],
-        event_id=row["event_id"],
-        event_time=row["event_time"],
-        cancelled_at=row["cancelled_at"],
-    )
-
-
-def _catalogue_entry(row: Any) -> domain.CatalogueEntry:
-    return domain.CatalogueEntry(
-        academic_year=row["academic_year"],
-        microcredential_id=row["microcredential_id"],
-        courses=_courses(row["courses"]),
-        terms=domain.TuitionTerms(currency=row["currency"], fixed_fee=row["fixed_fee"], per_credit=row["per_credit"]),
-    )
-
-
-def _waiting_enrolment(row: Row) -> domain.WaitingEnrolment:
-    """The enrolment as its EnrolmentCreated claimed it (the same fields an invoiced enrolment's row has)."""
-    claimed = _billed_enrolment(
-        {**row, "created_event_source": row["event_source"], "created_event_id": row["event_id"]}
-    )
-    return domain.WaitingEnrolment(enrolment=claimed, event_time=row["event_time"])

@@ -1,5 +1,5 @@
 """Billing's use cases: invoice an enrolment, reimburse its cancellation, settle cancellations that came first,
-keep the catalogue's tuition and invoice enrolments that waited for it.
+keep the catalogue's tuition and invoice enrolments that waited for it (`billing.usecases.catalogue`).
 
 Tuition comes from the catalogue the enrolment service publishes (catalogue.microcredentials), never from an
 EnrolmentCreated alone: the snapshot must agree with the current catalogue entry (`domain.catalogue`), or the
@@ -33,7 +33,6 @@ from typing import Any
 
 from reliability.consumer import RejectEvent
 from reliability.events import EventIds
-from reliability.provenance import future_time_reason
 
 from billing import domain
 from billing.store import (
@@ -84,7 +83,7 @@ def bill_enrolment_events(
     """Apply a partition's batch in order, each event within its context (its trace span); `policy` is the
     active cancellation policy for new reimbursements. A RejectEvent makes the kit start over one at a time."""
     store.load_catalogue(
-        (_catalogue_key_of(event.data) for event, _ in events if event.type == EnrolmentCreated.event_type),
+        (catalogue_key_of(event.data) for event, _ in events if event.type == EnrolmentCreated.event_type),
         shared=True,
     )
     store.load_enrolments(event.data.enrolment_id for event, _ in events)
@@ -128,10 +127,10 @@ def invoice(store: Store, event: CloudEvent[EnrolmentCreated], policy: domain.Ca
             extra={"enrolment_id": data.enrolment_id, "event_id": event.id, "catalogue_key": waiting.catalogue_key},
         )
         return
-    _invoice(store, waiting, policy)
+    invoice_claimed(store, waiting, policy)
 
 
-def _invoice(store: Store, waiting: domain.WaitingEnrolment, policy: domain.CancellationPolicy) -> str:
+def invoice_claimed(store: Store, waiting: domain.WaitingEnrolment, policy: domain.CancellationPolicy) -> str:
     """Invoice the claimed enrolment if it agrees with its (present) catalogue entry, priced from the entry;
     then settle any cancellation of it that arrived first. Returns INVOICED or ALREADY_INVOICED; a RejectEvent
     before anything is written."""
@@ -175,66 +174,6 @@ def _invoice(store: Store, waiting: domain.WaitingEnrolment, policy: domain.Canc
     log.info("tuition invoiced", extra={"enrolment_id": enrolment_id, "event_id": event_id})
     settle_waiting_cancellations(store, enrolment, policy)
     return domain.INVOICED
-
-
-def record_catalogue_entries(
-    store: Store,
-    events: Sequence[tuple[CloudEvent[Any], AbstractContextManager[object]]],
-    policy: domain.CancellationPolicy,
-    now: datetime,
-) -> None:
-    """Keep the latest catalogue entry per key and invoice the enrolments that waited for it; `now` is this
-    service's clock, against which an entry dated in the future is refused. A RejectEvent makes the kit start
-    over one at a time."""
-    keys = [_catalogue_key_of(event.data) for event, _ in events]
-    store.load_catalogue(keys, shared=False)
-    store.load_enrolments(store.load_waiting_enrolments(keys))
-    for event, context in events:
-        with context:
-            record_catalogue_entry(store, event, policy, now)
-    store.save()
-
-
-def record_catalogue_event(
-    store: Store, event: CloudEvent[Any], policy: domain.CancellationPolicy, now: datetime
-) -> None:
-    """Apply one MicroCredentialPublished (the kit has opened the event's trace span)."""
-    record_catalogue_entries(store, [(event, nullcontext())], policy, now)
-
-
-def record_catalogue_entry(
-    store: Store, event: CloudEvent[MicroCredentialPublished], policy: domain.CancellationPolicy, now: datetime
-) -> None:
-    data = event.data
-    key = _catalogue_key_of(data)
-    future = future_time_reason(event.time, now)
-    if future is not None:
-        # It would win every "latest entry" comparison until that date and freeze the tuition.
-        raise RejectEvent(f"catalogue entry {key} refused: {future}")
-    current_time = store.catalogue_entry_time(key)
-    if current_time is not None and event.time < current_time:
-        log.info("older catalogue entry ignored", extra={"catalogue_key": key, "event_id": event.id})
-        return
-    try:
-        entry = _catalogue_entry(data)
-    except ValueError as error:
-        raise RejectEvent(f"cannot price from catalogue entry {key}: {error}") from error
-    store.put_catalogue_entry(entry, event_source=event.source, event_id=event.id, event_time=event.time)
-    log.info("catalogue entry recorded", extra={"catalogue_key": key, "event_id": event.id})
-    for waiting in store.take_waiting_enrolments(key):
-        enrolment_id = waiting.enrolment.enrolment_id
-        try:
-            outcome = _invoice(store, waiting, policy)
-        except RejectEvent as rejected:
-            # The enrolment's own message is long committed, so it cannot go to the DLQ any more; it stays in
-            # the waiting table, visible to operators, with the reason the DLQ would have carried.
-            store.resolve_enrolment(waiting, domain.REJECTED, rejected.reason)
-            log.warning(
-                "waiting enrolment rejected",
-                extra={"enrolment_id": enrolment_id, "event_id": waiting.enrolment.created_event_id},
-            )
-            continue
-        store.resolve_enrolment(waiting, outcome)
 
 
 def reimburse(store: Store, event: CloudEvent[EnrolmentCancelled], policy: domain.CancellationPolicy) -> None:
@@ -390,23 +329,10 @@ def waiting_enrolments(database: Database, status: str) -> list[WaitingEnrolment
 # --- mapping the contract onto the domain --------------------------------------------------------------------
 
 
-def _catalogue_key_of(data: EnrolmentCreated | MicroCredentialPublished) -> str:
+def catalogue_key_of(data: EnrolmentCreated | MicroCredentialPublished) -> str:
     if isinstance(data, EnrolmentCreated):
         return catalogue_key(data.microcredential.academic_year, data.microcredential.id)
     return catalogue_key(data.academic_year, data.microcredential_id)
-
-
-def _catalogue_entry(data: MicroCredentialPublished) -> domain.CatalogueEntry:
-    return domain.CatalogueEntry(
-        academic_year=data.academic_year,
-        microcredential_id=data.microcredential_id,
-        courses=tuple(
-            domain.Course(id=course.id, credits=course.credits, semester=course.semester) for course in data.courses
-        ),
-        terms=domain.TuitionTerms(
-            currency=data.tuition.currency, fixed_fee=data.tuition.fixed_fee, per_credit=data.tuition.per_credit
-        ),
-    )
 
 
 def _disagreement_reason(enrolment_id: str, entry: domain.CatalogueEntry, differences: list[str]) -> str:
