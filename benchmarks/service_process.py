@@ -26,6 +26,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks import workload
+from contracts import topics
 
 TOKEN = "bench-token"  # noqa: S105 - bearer token of a throwaway local process
 
@@ -162,6 +163,10 @@ async def measure_latency(
         await reader.position(partition)  # resolve "end" now, before anything is sent
     producer = workload.fast_producer(bootstrap, f"bench-latency-{run}", linger_ms=0)
     await producer.start()
+    # Billing prices the input's enrolments from their catalogue entry: it goes first, as the enrolment service's.
+    key, value = workload.catalogue_record()
+    catalogue = input_topic.removesuffix(topics.ENROLMENT_EVENTS) + topics.CATALOGUE
+    await producer.send_and_wait(catalogue, key=key, value=value, headers=workload.HEADERS)
     sent: dict[tuple[bytes, str], float] = {}
     seen: dict[tuple[bytes, str], float] = {}
     done = asyncio.Event()

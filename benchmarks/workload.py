@@ -4,6 +4,8 @@ Input events are real contract events: one EnrolmentCreated and one EnrolmentCan
 with `new_event` (so they pass the same validation billing applies) and then stamped with a fresh enrolment id
 and event ids by byte substitution. Building a million events through pydantic would take longer than the
 benchmark itself; the substituted fields have the same length and alphabet, so the records stay valid.
+Every enrolment is in the contract's example micro-credential, whose catalogue entry (billing prices from it)
+goes to catalogue.microcredentials first (`catalogue_record`).
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from contracts.examples import example_payloads
+from contracts.examples import example_events, example_payloads
 
-from contracts import EnrolmentCancelled, EnrolmentCreated, new_event
+from contracts import EnrolmentCancelled, EnrolmentCreated, new_event, topics
 
 _ENROLMENT_PLACEHOLDER = "BENCH-PLACEHOLDER-0000000000"
 _ID_PLACEHOLDER = "00000000-0000-4000-8000-00000000feed"
@@ -42,6 +44,13 @@ def _template(event_type: type[EnrolmentCreated] | type[EnrolmentCancelled]) -> 
 CREATED_TEMPLATE = _template(EnrolmentCreated)
 CANCELLED_TEMPLATE = _template(EnrolmentCancelled)
 HEADERS = [("content-type", b"application/cloudevents+json")]
+
+
+def catalogue_record() -> tuple[bytes, bytes]:
+    """(key, value) of the catalogue entry the input's enrolments repeat, as the enrolment service publishes it."""
+    record = example_events()["MicroCredentialPublished"].to_kafka()
+    assert record.key is not None
+    return record.key, record.value
 
 
 def enrolment_id(run: str, index: int) -> str:
@@ -81,11 +90,15 @@ def fast_producer(bootstrap: str, client_id: str, linger_ms: int = 20) -> AIOKaf
 
 
 async def prefill(bootstrap: str, topic: str, run: str, events: int) -> float:
-    """Write `events` input events (events/2 enrolments, created then cancelled); returns seconds taken."""
+    """Write `events` input events (events/2 enrolments, created then cancelled) to `topic` (the prefixed
+    enrolment.events), after their catalogue entry to the same prefix's catalogue topic; returns seconds taken."""
     started = time.perf_counter()
     producer = fast_producer(bootstrap, f"bench-prefill-{run}")
     await producer.start()
     try:
+        key, value = catalogue_record()
+        catalogue = topic.removesuffix(topics.ENROLMENT_EVENTS) + topics.CATALOGUE
+        await producer.send_and_wait(catalogue, key=key, value=value, headers=HEADERS)
         pending: list[asyncio.Future[object]] = []
         for key, created, cancelled in pairs(run, events // 2):
             # Default (murmur2) partitioner on the key, as the enrolment service does: a pair shares a partition.

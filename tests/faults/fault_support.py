@@ -56,7 +56,7 @@ CANCELLATION_DATES = (
 # Which topics each service consumes (reliability.runtime); its group is `consumer_group(stack, service)`.
 CONSUMED = {
     "enrolment": (contract.ENROLMENT_EVENTS,),
-    "billing": (contract.ENROLMENT_EVENTS,),
+    "billing": (contract.ENROLMENT_EVENTS, contract.CATALOGUE),
     "certification": (contract.ENROLMENT_EVENTS, contract.ASSESSMENT_EVENTS, contract.CATALOGUE),
 }
 OUTPUT_TOPICS = (contract.ENROLMENT_EVENTS, contract.BILLING_EVENTS, contract.CERTIFICATION_EVENTS)

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from contracts import CloudEvent, EventPayload, decode_event, topics
-from tests.billing.billing_support import TOKEN
+from tests.billing.billing_support import TOKEN, catalogue_of
 
 
 def new_prefix() -> str:
@@ -97,6 +97,14 @@ async def publish(
     await producer.send_and_wait(
         prefix + record.topic, key=record.key, value=record.value, headers=record.headers, partition=partition
     )
+
+
+async def publish_catalogue(producer: AIOKafkaProducer, prefix: str, *enrolments: CloudEvent[Any]) -> list[str]:
+    """Publish the catalogue entries these enrolments repeat (as the enrolment service does); returns their ids."""
+    entries = catalogue_of(*enrolments)
+    for entry in entries:
+        await publish(producer, prefix, entry)
+    return [entry.id for entry in entries]
 
 
 async def read_topic(bootstrap: str, topic: str, timeout: float = 20.0) -> list[ConsumerRecord]:

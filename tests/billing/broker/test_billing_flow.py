@@ -19,6 +19,7 @@ from tests.billing.broker.billing_broker_support import (
     new_prefix,
     processed_ids,
     publish,
+    publish_catalogue,
     read_at_least,
     running_billing,
 )
@@ -55,13 +56,18 @@ async def test_enrolments_are_invoiced_and_cancellations_reimbursed(kafka_bootst
         enrolment_cancelled("enr-heritage", brussels(2026, 11, 15, 14)),  # before 1 December
         mixed("enr-mixed"),
         enrolment_cancelled("enr-mixed", brussels(2027, 2, 1, 9)),  # middle window
-        enrolment_created("enr-late", courses=[("L1", "3", 2)], per_credit="40.00", fixed_fee="0.00"),
+        enrolment_created(
+            "enr-late", courses=[("L1", "3", 2)], per_credit="40.00", fixed_fee="0.00", microcredential_id="mc-late"
+        ),
         enrolment_cancelled("enr-late", brussels(2027, 3, 20, 9)),  # after 14 March
     ]
     async with running_billing(kafka_bootstrap, prefix, database_url) as billing:
+        catalogue = await publish_catalogue(
+            producer, prefix, *(event for event in inputs if event.type == "EnrolmentCreated")
+        )
         for event in inputs:
             await publish(producer, prefix, event)
-        await billing.wait_for_processed(*(event.id for event in inputs))
+        await billing.wait_for_processed(*catalogue, *(event.id for event in inputs))
         statement = await billing.statement("enr-mixed")
 
     events = await billing_events(kafka_bootstrap, prefix)
@@ -109,9 +115,10 @@ async def test_duplicates_and_a_second_cancellation_change_nothing(kafka_bootstr
     first = enrolment_cancelled("enr-dup", brussels(2026, 12, 10, 9))  # middle window: semester 1 only -> 0.00
     second = enrolment_cancelled("enr-dup", brussels(2026, 10, 1, 9))  # new id; would be a full refund
     async with running_billing(kafka_bootstrap, prefix, f"sqlite:///{tmp_path}/billing.db") as billing:
+        catalogue = await publish_catalogue(producer, prefix, created)
         for event in (created, created, first, created, first, second, first):
             await publish(producer, prefix, event)
-        await billing.wait_for_processed(created.id, first.id, second.id)
+        await billing.wait_for_processed(*catalogue, created.id, first.id, second.id)
 
     events = await billing_events(kafka_bootstrap, prefix)
     assert [event.type for event in events] == ["TuitionInvoiced", "ReimbursementCalculated"]
@@ -128,6 +135,8 @@ async def test_a_cancellation_that_overtakes_its_enrolment_is_settled_when_the_e
     created = mixed("enr-ooo")
     cancelled = enrolment_cancelled("enr-ooo", brussels(2026, 11, 20, 9))  # before 1 December: everything
     async with running_billing(kafka_bootstrap, prefix, f"sqlite:///{tmp_path}/billing.db") as billing:
+        catalogue = await publish_catalogue(producer, prefix, created)
+        await billing.wait_for_processed(*catalogue)
         # Same key (the contract requires key == subject), but another partition: nothing orders the two.
         await publish(producer, prefix, cancelled, partition=1)
         await billing.wait_for_processed(cancelled.id)
@@ -197,6 +206,8 @@ async def test_invalid_events_go_to_the_dead_letter_topic_with_a_reason_naming_t
     before_enrolment = enrolment_cancelled("enr-early", brussels(2026, 8, 31, 10))
     valid = heritage("enr-valid")
     async with running_billing(kafka_bootstrap, prefix, f"sqlite:///{tmp_path}/billing.db") as billing:
+        catalogue = await publish_catalogue(producer, prefix, early, valid)
+        await billing.wait_for_processed(*catalogue)
         for key, (value, _) in poison.items():
             await producer.send_and_wait(topic, key=key, value=value)
         for event in (early, before_enrolment, valid):

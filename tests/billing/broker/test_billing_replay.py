@@ -20,6 +20,7 @@ from tests.billing.broker.billing_broker_support import (
     forget_consumer_group,
     new_prefix,
     publish,
+    publish_catalogue,
     read_topic,
     running_billing,
 )
@@ -55,19 +56,24 @@ async def test_replaying_the_topic_into_an_empty_database_reproduces_every_state
         enrolment_cancelled("enr-middle", brussels(2026, 12, 1)),
         enrolment_created("enr-none", courses=two_semesters, per_credit="33.33"),
         enrolment_cancelled("enr-none", brussels(2027, 3, 15)),
-        enrolment_created("enr-second-only", courses=[("D", "5", 2)], fixed_fee="100.00"),
+        enrolment_created("enr-second-only", courses=[("D", "5", 2)], fixed_fee="100.00", microcredential_id="mc-d"),
         enrolment_cancelled("enr-second-only", brussels(2027, 1, 10)),
         enrolment_cancelled("enr-second-only", brussels(2026, 9, 10)),  # a second cancellation: ignored
-        enrolment_created("enr-open", courses=[("E", "2.5", 1)], per_credit="19.99", fixed_fee="0.00"),
+        enrolment_created(
+            "enr-open", courses=[("E", "2.5", 1)], per_credit="19.99", fixed_fee="0.00", microcredential_id="mc-e"
+        ),
     ]
 
     async with running_billing(kafka_bootstrap, prefix, f"sqlite:///{tmp_path}/first.db") as billing:
+        catalogue = await publish_catalogue(
+            producer, prefix, *(event for event in inputs if event.type == "EnrolmentCreated"), overtaken
+        )
         for event in inputs:
             await publish(producer, prefix, event)
         await publish(producer, prefix, overtaking, partition=1)
         await billing.wait_for_processed(overtaking.id)  # waits in the pending table
         await publish(producer, prefix, overtaken, partition=0)
-        await billing.wait_for_processed(*(event.id for event in [*inputs, overtaken]))
+        await billing.wait_for_processed(*catalogue, *(event.id for event in [*inputs, overtaken]))
         first_statements = await collect(billing)
     first_events = await read_topic(kafka_bootstrap, prefix + topics.BILLING_EVENTS)
     # Six invoices and five reimbursements (enr-open is not cancelled; enr-second-only's second is ignored).
@@ -84,7 +90,7 @@ async def test_replaying_the_topic_into_an_empty_database_reproduces_every_state
     # A fresh start: new, empty database and no committed offsets, so the group reads from offset 0.
     await forget_consumer_group(kafka_bootstrap, prefix + SERVICE)
     async with running_billing(kafka_bootstrap, prefix, f"sqlite:///{tmp_path}/second.db") as billing:
-        await billing.wait_for_processed(*(event.id for event in [*inputs, overtaking, overtaken]))
+        await billing.wait_for_processed(*catalogue, *(event.id for event in [*inputs, overtaking, overtaken]))
         second_statements = await collect(billing)
 
     assert second_statements == first_statements

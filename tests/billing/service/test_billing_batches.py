@@ -4,8 +4,12 @@ The same stream of enrolment events goes through the kit's consumer step twice: 
 batch handler, and the kit's per-event fallback after a rejection), and one event per transaction. Streams mix
 what replays and several producers deliver: cancellations before their enrolment (waiting, then settled,
 superseded or rejected), repeated and conflicting EnrolmentCreated, second cancellations, cancellations dated
-before the enrolment, redelivered messages. Stored rows, queued events (bytes, in order) and dead letters
-must be the same. The figures themselves are checked by hand in test_billing_handlers.py.
+before the enrolment, redelivered messages, enrolments that disagree with the catalogue. Stored rows, queued
+events (bytes, in order) and dead letters must be the same. The figures themselves are checked by hand in
+test_billing_handlers.py.
+
+The catalogue entries come first here; the order of the two topics is the subject of
+test_billing_catalogue.py.
 """
 
 from __future__ import annotations
@@ -29,13 +33,18 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from contracts import CloudEvent
-from tests.billing.billing_support import brussels, enrolment_cancelled, enrolment_created
+from tests.billing.billing_support import brussels, catalogue_entry, enrolment_cancelled, enrolment_created
 
 POLICY = load_builtin_policy("uantwerp-en", 1)
 ENROLLED_AT = brussels(2026, 9, 15, 10)
 # One date in each policy window, and one before the enrolment itself (rejected, or kept as rejected).
 CANCELLATION_DATES = [brussels(2026, 11, 2), brussels(2027, 1, 10), brussels(2027, 4, 1), brussels(2026, 9, 1)]
 ENROLMENTS = ["enr-a", "enr-b", "enr-c"]
+AB_COURSES = (("A", "6", 1), ("B", "4", 2))
+C_COURSES = (("C", "3", 2),)
+# What the enrolment service published: enr-a and enr-b are in mc-test, enr-c in mc-c, all at 50.00 per credit;
+# an enrolment with "other terms" (60.00) disagrees with it.
+CATALOGUE = [catalogue_entry("mc-test", courses=AB_COURSES), catalogue_entry("mc-c", courses=C_COURSES)]
 # Rows written at processing time carry the clock; everything else must match.
 CLOCK_COLUMNS = {"recorded_at", "received_at", "resolved_at", "processed_at", "created_at", "published_at"}
 # Likewise the trace context an outbox row carries once a tracer provider is installed (tests/kit/ installs one
@@ -58,8 +67,16 @@ def stream_of(plan: list[tuple[str, Any, Any]]) -> list[CloudEvent[Any]]:
     for action, subject, detail in plan:
         if action == "create":
             per_credit = "50.00" if detail == "terms" else "60.00"
-            courses = (("A", "6", 1), ("B", "4", 2)) if subject != "enr-c" else (("C", "3", 2),)
-            events.append(enrolment_created(subject, courses=courses, per_credit=per_credit, enrolled_at=ENROLLED_AT))
+            courses, microcredential = (AB_COURSES, "mc-test") if subject != "enr-c" else (C_COURSES, "mc-c")
+            events.append(
+                enrolment_created(
+                    subject,
+                    courses=courses,
+                    per_credit=per_credit,
+                    enrolled_at=ENROLLED_AT,
+                    microcredential_id=microcredential,
+                )
+            )
         elif action == "cancel":
             events.append(enrolment_cancelled(subject, CANCELLATION_DATES[detail]))
         elif events:
@@ -81,18 +98,22 @@ def records_of(events: list[CloudEvent[Any]]) -> list[ConsumerRecord[bytes, byte
     return records
 
 
-def billing_step(url: str) -> tuple[IdempotentConsumer, Engine]:
-    """The kit's consume step as `python -m billing` wires it, without the broker around it."""
+def billing_step(url: str, catalogue: list[CloudEvent[Any]] = CATALOGUE) -> tuple[IdempotentConsumer, Engine]:
+    """The kit's consume step as `python -m billing` wires it, without the broker around it; `catalogue` is
+    applied first."""
     upgrade_to_head(url, MIGRATIONS)
     engine = create_database_engine(url)
     settings = ConsumerSettings(name="billing", bootstrap_servers="unused", group_id="billing", topics=[])
     step = IdempotentConsumer(
         settings,
         engine,
-        kafka.event_handlers(POLICY),
+        {},
         producer=None,  # type: ignore[arg-type]  # dead letters are returned, not sent, by this step
-        batch_handler=kafka.batch_handler(POLICY),
+        subscribers=kafka.subscribers(POLICY),
     )
+    if catalogue:
+        outcome = step._apply_batch(records_of(catalogue))
+        assert outcome.applied == len(catalogue) and not outcome.dead_letters
     return step, engine
 
 

@@ -72,6 +72,6 @@ def test_build_migrates_a_new_sqlite_file_in_a_new_directory(tmp_path):
     app, runtime = build(settings(database_url=f"sqlite:///{tmp_path}/var/billing.db"))
     assert (tmp_path / "var" / "billing.db").exists()
     assert app.title == "Billing service" and runtime.service == "billing"
-    assert runtime.consumed_topics() == ["enrolment.events"]
-    assert set(runtime.declared().handlers()) == {"EnrolmentCreated", "EnrolmentCancelled"}
+    assert runtime.consumed_topics() == ["enrolment.events", "catalogue.microcredentials"]
+    assert set(runtime.declared().handlers()) == {"EnrolmentCreated", "EnrolmentCancelled", "MicroCredentialPublished"}
     runtime.engine.dispose()

@@ -23,6 +23,7 @@ from tests.billing.billing_support import (
     brussels,
     enrolment_cancelled,
     enrolment_created,
+    ensure_catalogue_entry,
     queued_events,
     queued_of_type,
     wire_lines,
@@ -39,6 +40,7 @@ def apply(engine, handler, event, policy):
 
 
 def create(engine, policy, event):
+    ensure_catalogue_entry(engine, policy, event)  # billing prices enrolments from the catalogue it was sent
     apply(engine, usecases.bill_enrolment_event, event, policy)
 
 

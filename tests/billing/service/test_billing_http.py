@@ -13,7 +13,14 @@ from billing.entrypoints.http import create_app
 from billing.store import Database, Store
 from reliability.database import transaction
 
-from tests.billing.billing_support import TOKEN, brussels, enrolment_cancelled, enrolment_created
+from tests.billing.billing_support import (
+    TOKEN,
+    brussels,
+    catalogue_of,
+    enrolment_cancelled,
+    enrolment_created,
+    record_catalogue,
+)
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 TWO_SEMESTERS = (("A", "6", 1), ("B", "4", 2), ("C", "1.5", 2))
@@ -23,12 +30,14 @@ TWO_SEMESTERS = (("A", "6", 1), ("B", "4", 2), ("C", "1.5", 2))
 async def client(engine, uantwerp_en):
     """Three enrolments: enr-1 cancelled in the middle window, enr-2 invoiced only, enr-3 (next year) cancelled;
     plus a cancellation of enr-9 whose enrolment has not arrived."""
+    enrolments = (
+        enrolment_created("enr-1", courses=TWO_SEMESTERS, per_credit="33.33", student_id="=cmd|' /C calc'!A0"),
+        enrolment_created("enr-2", microcredential_id="mc-other"),
+        enrolment_created("enr-3", academic_year="2027-2028", enrolled_at=brussels(2027, 6, 1, 9)),
+    )
+    record_catalogue(engine, uantwerp_en, *catalogue_of(*enrolments))
     with transaction(engine) as session:
-        for event in (
-            enrolment_created("enr-1", courses=TWO_SEMESTERS, per_credit="33.33", student_id="=cmd|' /C calc'!A0"),
-            enrolment_created("enr-2"),
-            enrolment_created("enr-3", academic_year="2027-2028", enrolled_at=brussels(2027, 6, 1, 9)),
-        ):
+        for event in enrolments:
             usecases.bill_enrolment_event(Store(session), event, uantwerp_en)
         for event in (
             enrolment_cancelled("enr-1", brussels(2027, 2, 1, 12), event_id="cancel-1"),

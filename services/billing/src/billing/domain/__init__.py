@@ -4,6 +4,7 @@ No I/O of any kind: policy files are read by billing.adapters.policy_files, and 
 contract onto these types.
 """
 
+from billing.domain.catalogue import CatalogueEntry, disagreements, priced_from_catalogue
 from billing.domain.money import round_to_cent
 from billing.domain.policy import (
     CancellationPolicy,
@@ -18,12 +19,15 @@ from billing.domain.policy import (
     policy_reference,
 )
 from billing.domain.records import (
+    ALREADY_INVOICED,
+    INVOICED,
     REJECTED,
     SETTLED,
     SUPERSEDED,
     WAITING,
     BilledEnrolment,
     WaitingCancellation,
+    WaitingEnrolment,
 )
 from billing.domain.registry import PolicyRegistry, UnknownPolicyError
 from billing.domain.reimbursement import (
@@ -47,6 +51,8 @@ from billing.domain.tuition import (
 )
 
 __all__ = [
+    "ALREADY_INVOICED",
+    "INVOICED",
     "REJECTED",
     "SETTLED",
     "SUPERSEDED",
@@ -56,6 +62,7 @@ __all__ = [
     "CancellationBeforeEnrolmentError",
     "CancellationPolicy",
     "Case",
+    "CatalogueEntry",
     "Conditions",
     "Course",
     "EnrolmentSnapshot",
@@ -72,12 +79,15 @@ __all__ = [
     "TuitionTerms",
     "UnknownPolicyError",
     "WaitingCancellation",
+    "WaitingEnrolment",
     "Window",
     "WindowInterval",
     "calculate_reimbursement",
     "compute_invoice",
+    "disagreements",
     "parse_policy_reference",
     "policy_reference",
+    "priced_from_catalogue",
     "round_to_cent",
     "window_for",
     "window_intervals",

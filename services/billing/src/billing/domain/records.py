@@ -1,4 +1,5 @@
-"""What billing keeps about an enrolment it invoiced and about a cancellation that arrived before its enrolment."""
+"""What billing keeps about an enrolment it invoiced, an enrolment that waits for its catalogue entry, and a
+cancellation that arrived before its enrolment."""
 
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ SETTLED = "settled"
 SUPERSEDED = "superseded"
 """The enrolment arrived, but an earlier cancellation of it was settled first."""
 REJECTED = "rejected"
-"""The enrolment arrived and showed this cancellation can never apply (e.g. dated before the enrolment)."""
+"""The enrolment arrived and showed this cancellation can never apply (e.g. dated before the enrolment); or the
+catalogue entry arrived and this waiting enrolment disagreed with it."""
+INVOICED = "invoiced"
+"""The catalogue entry arrived, the waiting enrolment agreed with it and was invoiced."""
+ALREADY_INVOICED = "already-invoiced"
+"""The catalogue entry arrived, and this waiting enrolment had been announced (and invoiced) before."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +52,16 @@ class WaitingCancellation:
     event_id: str
     event_time: datetime
     cancelled_at: datetime
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class WaitingEnrolment:
+    """An EnrolmentCreated kept until the catalogue entry it must agree with arrives (the topics are not
+    ordered with each other); `enrolment` is what the event claimed, `event_time` becomes the invoice's time."""
+
+    enrolment: BilledEnrolment
+    event_time: datetime
+
+    @property
+    def catalogue_key(self) -> str:
+        return f"{self.enrolment.snapshot.academic_year}/{self.enrolment.microcredential_id}"

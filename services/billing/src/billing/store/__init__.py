@@ -4,12 +4,14 @@ from billing.store.tables import (
     REGISTRY,
     TABLES,
     BillingTable,
+    CatalogueEntryRow,
     EnrolmentRow,
     InvoiceLineRow,
     InvoiceRow,
     PendingCancellationRow,
     ReimbursementLineRow,
     ReimbursementRow,
+    WaitingEnrolmentRow,
     schema_metadata,
 )
 from billing.store.unit_of_work import Database, Store
@@ -18,6 +20,7 @@ __all__ = [
     "REGISTRY",
     "TABLES",
     "BillingTable",
+    "CatalogueEntryRow",
     "Database",
     "EnrolmentRow",
     "InvoiceLineRow",
@@ -26,5 +29,6 @@ __all__ = [
     "ReimbursementLineRow",
     "ReimbursementRow",
     "Store",
+    "WaitingEnrolmentRow",
     "schema_metadata",
 ]

@@ -154,6 +154,58 @@ class PendingCancellationRow(BillingTable, table=True):
     resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
 
 
+class CatalogueEntryRow(BillingTable, table=True):
+    """The current catalogue entry of a micro-credential in an academic year: what enrolments are priced from.
+
+    One row per key of catalogue.microcredentials, the entry with the latest event `time` seen (a compacted
+    topic keeps the latest per key too). Only what billing needs: tuition terms and courses.
+    """
+
+    __tablename__ = "billing_catalogue_entry"
+
+    academic_year: str = Field(sa_column=Column(String(9), primary_key=True))
+    microcredential_id: str = Field(sa_column=Column(String(128), primary_key=True))
+    currency: str = Field(sa_column=Column(String(3), nullable=False))
+    per_credit: Decimal = Field(sa_column=Column(Money, nullable=False))
+    fixed_fee: Decimal = Field(sa_column=Column(Money, nullable=False))
+    courses: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    """[{"id": .., "credits": "1.5", "semester": 1}] in the order of the entry; credits as exact text."""
+    event_source: str = Field(sa_column=Column(String(1000), nullable=False))
+    event_id: str = Field(sa_column=Column(String(128), nullable=False))
+    event_time: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    recorded_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class WaitingEnrolmentRow(BillingTable, table=True):
+    """An EnrolmentCreated that arrived before the catalogue entry it must agree with; kept until the entry comes.
+
+    As the event claimed it (ids, terms, courses; no names or e-mail addresses). Rows stay after they are
+    resolved, with the outcome and, for a rejected one, what disagreed.
+    """
+
+    __tablename__ = "billing_waiting_enrolment"
+    __table_args__ = (Index("ix_billing_waiting_enrolment_catalogue", "academic_year", "microcredential_id", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(ROW_ID, primary_key=True, autoincrement=True))
+    """Arrival order: when the entry arrives, waiting enrolments are resolved in this order."""
+    enrolment_id: str = Field(sa_column=Column(String(64), nullable=False))
+    student_id: str = Field(sa_column=Column(String(128), nullable=False))
+    microcredential_id: str = Field(sa_column=Column(String(128), nullable=False))
+    academic_year: str = Field(sa_column=Column(String(9), nullable=False))
+    currency: str = Field(sa_column=Column(String(3), nullable=False))
+    per_credit: Decimal = Field(sa_column=Column(Money, nullable=False))
+    fixed_fee: Decimal = Field(sa_column=Column(Money, nullable=False))
+    enrolled_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    courses: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    event_source: str = Field(sa_column=Column(String(1000), nullable=False))
+    event_id: str = Field(sa_column=Column(String(128), nullable=False))
+    event_time: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    status: str = Field(sa_column=Column(String(20), nullable=False, index=True))
+    status_reason: str | None = Field(default=None, sa_column=Column(String(1000), nullable=True))
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
 TABLES: tuple[Table, ...] = tuple(
     model.__table__  # type: ignore[union-attr]
     for model in (
@@ -163,6 +215,8 @@ TABLES: tuple[Table, ...] = tuple(
         ReimbursementRow,
         ReimbursementLineRow,
         PendingCancellationRow,
+        CatalogueEntryRow,
+        WaitingEnrolmentRow,
     )
 )
 """Billing's tables, parents first: the order they are created and written in."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from reliability.database import lock_until_commit
@@ -23,6 +22,8 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlmodel import Session, col
 
 from billing import domain
+from billing.store.catalogue import CatalogueUnit
+from billing.store.rows import Row, billed_enrolment_of, course_rows, resolution_of, waiting_cancellation_of
 from billing.store.tables import (
     TABLES,
     EnrolmentRow,
@@ -35,13 +36,21 @@ from billing.store.tables import (
 from contracts import CloudEvent
 
 # In TABLES' order, parents before children, which is also the order they are written in.
-ENROLMENT, INVOICE, INVOICE_LINE, REIMBURSEMENT, REIMBURSEMENT_LINE, PENDING_CANCELLATION = TABLES
+(
+    ENROLMENT,
+    INVOICE,
+    INVOICE_LINE,
+    REIMBURSEMENT,
+    REIMBURSEMENT_LINE,
+    PENDING_CANCELLATION,
+    _CATALOGUE_ENTRY,
+    _WAITING_ENROLMENT,
+) = TABLES
 
-Row = dict[str, Any]
 
-
-class Store(UnitOfWorkStore):
-    """One unit of work on a Session: the batch's state in memory, what it adds, and the queries of the API."""
+class Store(UnitOfWorkStore, CatalogueUnit):
+    """One unit of work on a Session: the batch's state in memory, what it adds, and the queries of the API
+    (the catalogue's part in `CatalogueUnit`)."""
 
     def __init__(self, session: Session) -> None:
         super().__init__(session)
@@ -51,6 +60,7 @@ class Store(UnitOfWorkStore):
         self._waiting: dict[str, list[tuple[domain.WaitingCancellation, Row]]] = {}
         """Enrolment id -> cancellations waiting for that enrolment, in arrival order, with their rows."""
         self._taken: dict[domain.WaitingCancellation, Row] = {}
+        self._init_catalogue()
         self._new_rows: dict[Table, list[Row]] = {table: [] for table in TABLES}
         self._resolved: list[Row] = []
         """Stored waiting cancellations this unit resolved: updated, not inserted."""
@@ -63,7 +73,7 @@ class Store(UnitOfWorkStore):
         ids = sorted(set(enrolment_ids))
         lock_enrolments(self.session, ids)
         for row in self.session.execute(select(ENROLMENT).where(ENROLMENT.c.enrolment_id.in_(ids))):
-            self._enrolments[row.enrolment_id] = _billed_enrolment(row._mapping)
+            self._enrolments[row.enrolment_id] = billed_enrolment_of(row._mapping)
         reimbursed = select(REIMBURSEMENT.c.enrolment_id, REIMBURSEMENT.c.cancellation_event_id).where(
             REIMBURSEMENT.c.enrolment_id.in_(ids)
         )
@@ -77,7 +87,7 @@ class Store(UnitOfWorkStore):
         )
         for row in self.session.execute(waiting):
             stored = dict(row._mapping)
-            self._waiting.setdefault(row.enrolment_id, []).append((_waiting_cancellation(stored), stored))
+            self._waiting.setdefault(row.enrolment_id, []).append((waiting_cancellation_of(stored), stored))
 
     def billed_enrolment(self, enrolment_id: str) -> domain.BilledEnrolment | None:
         """The invoiced enrolment, stored or added in this unit."""
@@ -103,10 +113,7 @@ class Store(UnitOfWorkStore):
             per_credit=snapshot.terms.per_credit,
             fixed_fee=snapshot.terms.fixed_fee,
             enrolled_at=snapshot.enrolled_at,
-            courses=[
-                {"id": course.id, "credits": format(course.credits.normalize(), "f"), "semester": course.semester}
-                for course in snapshot.courses
-            ],
+            courses=course_rows(snapshot.courses),
             created_event_source=enrolment.created_event_source,
             created_event_id=enrolment.created_event_id,
             recorded_at=now,
@@ -202,11 +209,13 @@ class Store(UnitOfWorkStore):
 
     def save(self) -> None:
         """One INSERT per table (parents first: PostgreSQL checks foreign keys per statement), then the outbox."""
+        self.save_catalogue()
         for table, rows in self._new_rows.items():
             if rows:
                 self.session.execute(insert(table), rows)
         if self._resolved:
-            self.session.execute(_RESOLVE, [_resolution(row) for row in self._resolved])
+            self.session.execute(_RESOLVE, [resolution_of(row) for row in self._resolved])
+        self.save_resolved_enrolments()
         add_rows_to_outbox(self.session, self._outbox)
 
     # --- queries of the API ---------------------------------------------------------------------------------
@@ -294,43 +303,3 @@ _RESOLVE = (
         resolved_at=bindparam("new_resolved_at"),
     )
 )
-
-
-def _resolution(row: Row) -> Row:
-    return {
-        "row_id": row["id"],
-        "new_status": row["status"],
-        "new_status_reason": row["status_reason"],
-        "new_resolved_at": row["resolved_at"],
-    }
-
-
-def _billed_enrolment(row: Any) -> domain.BilledEnrolment:
-    """The invoiced enrolment of a stored row (the same snapshot the invoice was computed from)."""
-    snapshot = domain.EnrolmentSnapshot(
-        academic_year=row["academic_year"],
-        courses=tuple(
-            domain.Course(id=course["id"], credits=Decimal(course["credits"]), semester=course["semester"])
-            for course in row["courses"]
-        ),
-        terms=domain.TuitionTerms(currency=row["currency"], fixed_fee=row["fixed_fee"], per_credit=row["per_credit"]),
-        enrolled_at=row["enrolled_at"],
-    )
-    return domain.BilledEnrolment(
-        enrolment_id=row["enrolment_id"],
-        student_id=row["student_id"],
-        microcredential_id=row["microcredential_id"],
-        snapshot=snapshot,
-        created_event_source=row["created_event_source"],
-        created_event_id=row["created_event_id"],
-    )
-
-
-def _waiting_cancellation(row: Row) -> domain.WaitingCancellation:
-    return domain.WaitingCancellation(
-        enrolment_id=row["enrolment_id"],
-        event_source=row["event_source"],
-        event_id=row["event_id"],
-        event_time=row["event_time"],
-        cancelled_at=row["cancelled_at"],
-    )

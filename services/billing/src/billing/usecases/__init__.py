@@ -1,4 +1,9 @@
-"""Billing's use cases: invoice an enrolment, reimburse its cancellation, settle cancellations that came first.
+"""Billing's use cases: invoice an enrolment, reimburse its cancellation, settle cancellations that came first,
+keep the catalogue's tuition and invoice enrolments that waited for it (`billing.usecases.catalogue`).
+
+Tuition comes from the catalogue the enrolment service publishes (catalogue.microcredentials), never from an
+EnrolmentCreated alone: the snapshot must agree with the current catalogue entry (`domain.catalogue`), or the
+event is rejected with what disagrees; an enrolment whose entry has not arrived waits for it.
 
 They run in the Kafka path, a batch of enrolment events at a time: the store reads what the batch needs about
 its enrolments with one query per table, each event is then decided here, in memory, with the domain, and the
@@ -21,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -39,14 +44,17 @@ from billing.store import (
     ReimbursementLineRow,
     ReimbursementRow,
     Store,
+    WaitingEnrolmentRow,
 )
 from contracts import (
     CloudEvent,
     EnrolmentCancelled,
     EnrolmentCreated,
+    MicroCredentialPublished,
     ReimbursementCalculated,
     SemesterAmount,
     TuitionInvoiced,
+    catalogue_key,
     new_event,
 )
 
@@ -74,6 +82,10 @@ def bill_enrolment_events(
 ) -> None:
     """Apply a partition's batch in order, each event within its context (its trace span); `policy` is the
     active cancellation policy for new reimbursements. A RejectEvent makes the kit start over one at a time."""
+    store.load_catalogue(
+        (catalogue_key_of(event.data) for event, _ in events if event.type == EnrolmentCreated.event_type),
+        shared=True,
+    )
     store.load_enrolments(event.data.enrolment_id for event, _ in events)
     for event, context in events:
         with context:
@@ -96,40 +108,72 @@ def _bill(store: Store, event: CloudEvent[Any], policy: domain.CancellationPolic
 
 
 def invoice(store: Store, event: CloudEvent[EnrolmentCreated], policy: domain.CancellationPolicy) -> None:
-    """Invoice the enrolment; then settle any cancellation of it that arrived first."""
+    """Invoice the enrolment from its catalogue entry, or keep it until the entry arrives."""
     data = event.data
     existing = store.billed_enrolment(data.enrolment_id)
     try:
-        enrolment = _billed_enrolment(event)
+        claimed = _billed_enrolment(event)
     except ValueError as error:  # the contract let it through but the money rules cannot take it
         if existing is not None:
             raise _changed_enrolment(existing) from error
         raise RejectEvent(f"cannot invoice enrolment {data.enrolment_id}: {error}") from error
+    waiting = domain.WaitingEnrolment(enrolment=claimed, event_time=event.time)
+    if existing is None and store.catalogue_entry(waiting.catalogue_key) is None:
+        # catalogue.microcredentials and enrolment.events are not ordered with each other (and a rebuild reads
+        # them in any interleaving): keep the enrolment, decide when the entry arrives.
+        store.keep_enrolment_waiting(waiting)
+        log.info(
+            "enrolment waits for its catalogue entry",
+            extra={"enrolment_id": data.enrolment_id, "event_id": event.id, "catalogue_key": waiting.catalogue_key},
+        )
+        return
+    invoice_claimed(store, waiting, policy)
+
+
+def invoice_claimed(store: Store, waiting: domain.WaitingEnrolment, policy: domain.CancellationPolicy) -> str:
+    """Invoice the claimed enrolment if it agrees with its (present) catalogue entry, priced from the entry;
+    then settle any cancellation of it that arrived first. Returns INVOICED or ALREADY_INVOICED; a RejectEvent
+    before anything is written."""
+    claimed = waiting.enrolment
+    enrolment_id = claimed.enrolment_id
+    existing = store.billed_enrolment(enrolment_id)
     if existing is not None:
-        if not existing.describes_the_same_enrolment_as(enrolment):
+        if not existing.describes_the_same_enrolment_as(claimed):
             raise _changed_enrolment(existing)
         # The producer announced the same enrolment again under a new id: already invoiced, nothing to do.
-        log.info("enrolment already invoiced", extra={"enrolment_id": data.enrolment_id, "event_id": event.id})
-        return
+        log.info(
+            "enrolment already invoiced", extra={"enrolment_id": enrolment_id, "event_id": claimed.created_event_id}
+        )
+        return domain.ALREADY_INVOICED
+    entry = store.catalogue_entry(waiting.catalogue_key)
+    if entry is None:  # callers only come here with the entry present
+        raise RuntimeError(f"no catalogue entry {waiting.catalogue_key} to price enrolment {enrolment_id}")
+    differences = domain.disagreements(claimed.snapshot, entry)
+    if differences:
+        raise RejectEvent(_disagreement_reason(enrolment_id, entry, differences))
+    enrolment = replace(claimed, snapshot=domain.priced_from_catalogue(claimed.snapshot, entry))
     try:
         computed = domain.compute_invoice(enrolment.snapshot)
     except ValueError as error:
-        raise RejectEvent(f"cannot invoice enrolment {data.enrolment_id}: {error}") from error
-    event_id = invoice_event_id(data.enrolment_id)
+        raise RejectEvent(f"cannot invoice enrolment {enrolment_id}: {error}") from error
+    event_id = invoice_event_id(enrolment_id)
     store.add_invoice(enrolment, computed, event_id)
     payload = TuitionInvoiced(
-        enrolment_id=data.enrolment_id,
-        student_id=data.student.id,
-        microcredential_id=data.microcredential.id,
+        enrolment_id=enrolment_id,
+        student_id=enrolment.student_id,
+        microcredential_id=enrolment.microcredential_id,
         academic_year=computed.academic_year,
         currency=computed.currency,
         lines=[semester_amount(line.semester, line.credits, line.amount) for line in computed.lines],
         fixed_fee=computed.fixed_fee,
         total=computed.total,
     )
-    store.publish(new_event(payload, source=SOURCE, event_id=event_id, time=event.time.astimezone(UTC)))
-    log.info("tuition invoiced", extra={"enrolment_id": data.enrolment_id, "event_id": event_id})
+    # The cause's time, not the moment the catalogue entry let it through: a rebuild publishes the same event.
+    time = waiting.event_time.astimezone(UTC)
+    store.publish(new_event(payload, source=SOURCE, event_id=event_id, time=time))
+    log.info("tuition invoiced", extra={"enrolment_id": enrolment_id, "event_id": event_id})
     settle_waiting_cancellations(store, enrolment, policy)
+    return domain.INVOICED
 
 
 def reimburse(store: Store, event: CloudEvent[EnrolmentCancelled], policy: domain.CancellationPolicy) -> None:
@@ -276,7 +320,26 @@ def pending_cancellations(database: Database, status: str) -> list[PendingCancel
         return store.pending_cancellations(statuses=(status,))
 
 
+def waiting_enrolments(database: Database, status: str) -> list[WaitingEnrolmentRow]:
+    """Enrolments that arrived before their catalogue entry, with this outcome, in arrival order."""
+    with database.reading() as store:
+        return store.waiting_enrolments(statuses=(status,))
+
+
 # --- mapping the contract onto the domain --------------------------------------------------------------------
+
+
+def catalogue_key_of(data: EnrolmentCreated | MicroCredentialPublished) -> str:
+    if isinstance(data, EnrolmentCreated):
+        return catalogue_key(data.microcredential.academic_year, data.microcredential.id)
+    return catalogue_key(data.academic_year, data.microcredential_id)
+
+
+def _disagreement_reason(enrolment_id: str, entry: domain.CatalogueEntry, differences: list[str]) -> str:
+    return (
+        f"enrolment {enrolment_id} disagrees with catalogue entry {entry.key}: {'; '.join(differences)}; "
+        "billing invoices only the catalogue's tuition and courses"
+    )
 
 
 def _billed_enrolment(event: CloudEvent[EnrolmentCreated]) -> domain.BilledEnrolment:
