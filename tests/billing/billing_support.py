@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -27,7 +28,8 @@ from contracts import (
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 ENROLMENT_SOURCE = "/campus/student-administration"
-TOKEN = "finance-office-test-token"
+TOKEN = secrets.token_urlsafe(32)  # generated per run; at least 32 characters, as static tokens must be
+API_TOKENS = f"finance:{TOKEN}:billing:read billing:export operations"
 
 
 def brussels(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
