@@ -25,6 +25,13 @@ from billing.config import BillingSettings
 from billing.entrypoints.http import create_app as billing_app
 from billing.store import Database as BillingDatabase
 from billing.store import Store as BillingStore
+from certification.adapters import generate_secret_key
+from certification.adapters.issuer import Issuer
+from certification.bootstrap import migrate as migrate_certification
+from certification.config import CertificationSettings
+from certification.entrypoints.http import create_app as certification_app
+from certification.entrypoints.kafka import event_handlers
+from certification.store import Database as CertificationDatabase
 from enrolment.adapters.catalogue import load_catalogue
 from enrolment.config import EnrolmentSettings
 from enrolment.entrypoints.http import create_app as enrolment_app
@@ -34,6 +41,8 @@ from reliability.database import create_database_engine, transaction
 from reliability.migrations import upgrade_to_head
 
 from tests.billing.billing_support import enrolment_created
+from tests.certification.certification_support import BASE_URL, LEARNER, apply
+from tests.certification.certification_support import enrolment_created as certification_enrolment
 from tests.enrolment.enrolment_support import enrolment_request
 from tests.oidc.oidc_provider import STUDENTS, OpenIdProvider, oidc_provider, signing_key  # noqa: F401
 
@@ -223,3 +232,41 @@ async def test_tokens_keep_working_when_the_provider_rotates_its_signing_key(tmp
         engine.dispose()
     finally:
         provider.stop()
+
+
+async def test_a_student_sees_only_their_own_progress_and_may_not_revoke_or_list(tmp_path, oidc_provider):  # noqa: F811
+    url = f"sqlite:///{tmp_path}/certification.db"
+    migrate_certification(url)
+    engine = create_database_engine(url)
+    issuer = Issuer.create(base_url=BASE_URL, key_id="key-1", secret=generate_secret_key(), retired_keys=[])
+    learners = {AMIRA: "enr-amira", BRAM: "enr-bram"}
+    apply(
+        engine,
+        event_handlers(issuer),
+        *(
+            certification_enrolment(enrolment_id, learner={**LEARNER, "id": student})
+            for student, enrolment_id in learners.items()
+        ),
+    )
+    app = certification_app(
+        CertificationSettings(
+            database_url=url, public_base_url=BASE_URL, **oidc_settings(oidc_provider, "certification")
+        ),  # type: ignore[arg-type]
+        CertificationDatabase(engine),
+        issuer,
+    )
+    amira = bearer(oidc_provider.student_token("amira.account", "certification"))
+    registrar = bearer(oidc_provider.system_token("registrar", "certification"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
+        own = await client.get("/enrolments/enr-amira/progress", headers=amira)
+        other = await client.get("/enrolments/enr-bram/progress", headers=amira)
+        held = await client.get("/credentials/held", headers=amira)
+        revoke = await client.post("/credentials/any-id/revocation", json={"reason": "mine"}, headers=amira)
+        seen_by_registrar = await client.get("/enrolments/enr-bram/progress", headers=registrar)
+        held_for_registrar = await client.get("/credentials/held", headers=registrar)
+    engine.dispose()
+
+    assert own.status_code == 200 and own.json()["enrolment_id"] == "enr-amira"
+    assert other.status_code == 404
+    assert held.status_code == 403 and revoke.status_code == 403  # the student's token holds both scopes
+    assert seen_by_registrar.status_code == 200 and held_for_registrar.status_code == 200
