@@ -151,7 +151,10 @@ class JwksCache:
         return found
 
     async def _refresh(self) -> None:
+        asked_at = time.monotonic()
         async with self._lock:
+            if self._fetched_at is not None and self._fetched_at >= asked_at:
+                return  # another request refreshed while this one waited for the lock
             try:
                 discovery = await self._get_json(f"{self.issuer.rstrip('/')}/.well-known/openid-configuration")
                 if discovery.get("issuer") != self.issuer:
