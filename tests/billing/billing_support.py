@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -36,7 +37,8 @@ ENROLMENT_SOURCE = "/campus/student-administration"
 CATALOGUE_SOURCE = "/services/enrolment"
 CATALOGUE_TIME = datetime(2026, 6, 1, 9, tzinfo=ZoneInfo("Europe/Brussels"))
 """When the test catalogue was published: before every enrolment of the tests, and in the past of any clock."""
-TOKEN = "finance-office-test-token"
+TOKEN = secrets.token_urlsafe(32)  # generated per run; at least 32 characters, as static tokens must be
+API_TOKENS = f"finance:{TOKEN}:billing:read billing:export operations"
 
 
 def brussels(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:

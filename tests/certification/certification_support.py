@@ -8,6 +8,7 @@ assessment lies in the past and credentials issued now are valid at once): one c
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import subprocess
 import uuid
@@ -48,8 +49,9 @@ from contracts import (
 BRUSSELS = ZoneInfo("Europe/Brussels")
 BASE_URL = "https://credentials.test.example"
 ISSUER_ID = f"{BASE_URL}/issuer"
-TOKEN = "registrar-test-token"
-OTHER_TOKEN = "not-a-configured-token"
+TOKEN = secrets.token_urlsafe(32)  # generated per run; at least 32 characters, as static tokens must be
+OTHER_TOKEN = secrets.token_urlsafe(32)  # of the right shape, but configured nowhere
+API_TOKENS = f"registrar:{TOKEN}:credentials:read credentials:revoke"
 ENROLMENT_SOURCE = "/campus/student-administration"
 ASSESSMENT_SOURCE = "/campus/exam-administration"
 CATALOGUE_SOURCE = "/services/enrolment"

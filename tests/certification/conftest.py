@@ -16,7 +16,7 @@ from certification.entrypoints.kafka import event_handlers
 from certification.store import Database
 from reliability.database import create_database_engine
 
-from tests.certification.certification_support import BASE_URL, ISSUER_ID, TOKEN
+from tests.certification.certification_support import API_TOKENS, BASE_URL, ISSUER_ID
 from tests.db_fixtures import database_url, fresh_postgres_url  # noqa: F401
 
 
@@ -54,7 +54,7 @@ def engine(database_url):  # noqa: F811 - the imported fixture, requested by nam
 @pytest.fixture
 def settings(database_url) -> CertificationSettings:  # noqa: F811
     return CertificationSettings(
-        database_url=database_url, public_base_url=BASE_URL, api_tokens=[TOKEN], signing_key_id="key-2026"
+        database_url=database_url, public_base_url=BASE_URL, api_tokens=API_TOKENS, signing_key_id="key-2026"
     )
 
 

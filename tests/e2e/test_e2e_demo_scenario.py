@@ -24,7 +24,7 @@ def stack(kafka_bootstrap, tmp_path):
     stack = Stack(
         workdir=tmp_path / "stack",
         bootstrap=kafka_bootstrap,
-        api_token=secrets.token_urlsafe(16),
+        api_token=secrets.token_urlsafe(32),
         topic_prefix=f"e2e{uuid.uuid4().hex[:8]}.",
         ports={name: free_port() for name in ("enrolment", "billing", "certification")},
     )

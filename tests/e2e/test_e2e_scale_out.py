@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 @pytest.fixture
 def replicas(kafka_bootstrap, tmp_path, new_postgres_database):
     databases = {name: new_postgres_database() for name in SERVICES}
-    token = secrets.token_urlsafe(16)
+    token = secrets.token_urlsafe(32)
     prefix = f"scale{uuid.uuid4().hex[:8]}."
     pair = [
         Stack(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -29,14 +30,15 @@ from contracts import (
     new_event,
 )
 
-TOKEN = "test-token-enrolment"
+TOKEN = secrets.token_urlsafe(32)  # generated per run; at least 32 characters, as static tokens must be
+API_TOKENS = f"tests:{TOKEN}:enrolments:read enrolments:write"
 YEAR = "2026-2027"
 MC = "mc-data-analysis-python"
 CAMPUS = "/campus/student-administration"
 
 
 def settings_for(database_url: str, **overrides: Any) -> EnrolmentSettings:
-    return EnrolmentSettings(database_url=database_url, api_tokens=[TOKEN], **overrides)
+    return EnrolmentSettings(database_url=database_url, api_tokens=API_TOKENS, **overrides)
 
 
 def enrolment_request(

@@ -19,7 +19,7 @@ def shared_stack(kafka_bootstrap, tmp_path_factory):
     stack = Stack(
         workdir=tmp_path_factory.mktemp("faults-stack"),
         bootstrap=kafka_bootstrap,
-        api_token=secrets.token_urlsafe(16),
+        api_token=secrets.token_urlsafe(32),
         topic_prefix=f"flt{uuid.uuid4().hex[:8]}.",
         ports={name: free_port() for name in SERVICES},
     )

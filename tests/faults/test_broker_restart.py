@@ -65,7 +65,7 @@ def restartable(tmp_path_factory):
     stack = Stack(
         workdir=tmp_path_factory.mktemp("broker-restart"),
         bootstrap=bootstrap,
-        api_token=secrets.token_urlsafe(16),
+        api_token=secrets.token_urlsafe(32),
         topic_prefix=f"rst{uuid.uuid4().hex[:6]}.",
         ports={service: free_port() for service in SERVICES},
     )

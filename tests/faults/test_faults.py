@@ -109,7 +109,9 @@ async def test_duplicates_from_two_producers_and_events_before_their_enrolment_c
 
 async def _pending_cancellations(stack: Stack, ids: set[str]) -> list[str]:
     async with httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {stack.api_token}"}) as http:
-        response = await http.get(f"{stack['billing'].base_url}/cancellations/pending", params={"status": "waiting"})
+        response = await http.get(
+            f"{stack['billing'].base_url}/cancellations/pending", params={"status": "waiting", "limit": 200}
+        )
     response.raise_for_status()
     return [item["enrolment_id"] for item in response.json()["cancellations"] if item["enrolment_id"] in ids]
 

@@ -37,6 +37,7 @@ from opscli.cli import DESCRIPTION as OPSCLI_DESCRIPTION
 from opscli.cli import build_parser as opscli_parser
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
+from reliability.auth import StaticToken
 from stack.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +89,8 @@ def dummy_values() -> dict[str, str]:
     """Stand-ins for the operator's secrets, valid where the settings validate them."""
     return {
         "POSTGRES_PASSWORD": "dummy-password",
-        "API_TOKENS": "dummy-token-1,dummy-token-2",
+        "API_TOKENS": "operator:dummy-token-1-of-at-least-32-characters:billing:read;"
+        "desk:dummy-token-2-of-at-least-32-characters:enrolments:read enrolments:write",
         "CREDENTIAL_SIGNING_KEY": generate_secret_key(),
         "IDENTITY_SALT": "0123456789abcdef0123456789abcdef",
     }
@@ -178,6 +180,10 @@ def test_every_environment_variable_is_a_field_of_the_services_settings(name, mo
 def _as_text(value: Any) -> str:
     if isinstance(value, SecretStr):
         return value.get_secret_value()
+    if value is None:
+        return ""
+    if isinstance(value, list) and all(isinstance(item, StaticToken) for item in value):
+        return ";".join(f"{item.name}:{item.token}:{' '.join(sorted(item.scopes))}" for item in value)
     if isinstance(value, list):
         return ",".join(str(item) for item in value)
     return str(value)

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from contracts import CloudEvent, EventPayload, decode_event, topics
-from tests.billing.billing_support import TOKEN, catalogue_of
+from tests.billing.billing_support import API_TOKENS, TOKEN, catalogue_of
 
 
 def new_prefix() -> str:
@@ -74,7 +74,7 @@ async def running_billing(bootstrap: str, prefix: str, database_url: str) -> Asy
         kafka_bootstrap_servers=bootstrap,
         database_url=database_url,
         topic_prefix=prefix,
-        api_tokens=[TOKEN],
+        api_tokens=API_TOKENS,
         log_format="text",
     )
     app, runtime = build(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from importlib import resources
 
 import pytest
@@ -24,10 +25,14 @@ def test_settings_come_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("CANCELLATION_POLICY", "ugent@1")
     monkeypatch.setenv("POLICY_DIR", str(tmp_path))
     monkeypatch.setenv("HTTP_PORT", "9002")
-    monkeypatch.setenv("API_TOKENS", "a, b")
+    first, second = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    monkeypatch.setenv("API_TOKENS", f"finance:{first}:billing:export; desk : {second} : billing:read ")
     loaded = BillingSettings()
     assert (loaded.cancellation_policy, loaded.policy_dir, loaded.http_port) == ("ugent@1", tmp_path, 9002)
-    assert loaded.api_tokens == ["a", "b"]
+    assert [(entry.name, entry.token, entry.scopes) for entry in loaded.api_tokens] == [
+        ("finance", first, {"billing:export"}),
+        ("desk", second, {"billing:read"}),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,9 @@ from certification.config import CertificationSettings
 
 from contracts import CloudEvent, decode_event, topics
 from tests.certification.certification_support import (
+    API_TOKENS,
     BASE_URL,
     HERITAGE_COURSES,
-    TOKEN,
     brussels,
     course_completed,
     credential_of,
@@ -72,7 +72,7 @@ async def test_events_on_kafka_issue_one_credential_that_both_verifiers_accept(k
         kafka_bootstrap_servers=kafka_bootstrap,
         database_url=f"sqlite:///{tmp_path}/certification.db",
         topic_prefix=prefix,
-        api_tokens=[TOKEN],
+        api_tokens=API_TOKENS,
         public_base_url=BASE_URL,
         signing_key_id=issuer.key.key_id,
     )

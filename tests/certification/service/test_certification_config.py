@@ -38,6 +38,34 @@ def test_dev_mode_makes_an_ephemeral_key_and_warns(caplog):
     assert "ephemeral development key" in caplog.text
 
 
+@pytest.mark.parametrize(
+    "public_base_url",
+    ["https://credentials.example.edu", "http://localhost.attacker.example:8003", "http://10.0.0.5:8003"],
+)
+def test_dev_mode_refuses_a_public_base_url_that_is_not_localhost(public_base_url):
+    with pytest.raises(ValidationError, match="DEV_MODE is for development on this machine only"):
+        CertificationSettings(dev_mode=True, public_base_url=public_base_url)
+
+
+@pytest.mark.parametrize("public_base_url", ["http://127.0.0.1:8003", "http://localhost:8003", "http://[::1]:8003"])
+def test_dev_mode_is_allowed_on_localhost(public_base_url):
+    assert CertificationSettings(dev_mode=True, public_base_url=public_base_url).dev_mode is True
+
+
+def test_the_service_does_not_start_in_dev_mode_on_a_public_url(tmp_path):
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "DEV_MODE": "true",
+        "PUBLIC_BASE_URL": "https://credentials.example.edu",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/certification.db",
+    }
+    started = subprocess.run(
+        [sys.executable, "-m", "certification"], env=environment, capture_output=True, text=True, timeout=60
+    )
+    assert started.returncode != 0
+    assert "DEV_MODE is for development on this machine only" in started.stderr
+
+
 def test_settings_from_the_environment(monkeypatch, retired_key):
     secret = generate_secret_key()
     monkeypatch.setenv("CREDENTIAL_SIGNING_KEY", secret)

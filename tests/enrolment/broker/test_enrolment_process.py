@@ -4,6 +4,7 @@ and its logs name enrolments by id but never carry a student's name or e-mail ad
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -14,7 +15,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.enrolment.enrolment_support import TOKEN, enrolment_request
+from tests.enrolment.enrolment_support import API_TOKENS, TOKEN, enrolment_request
 
 pytestmark = pytest.mark.kafka
 
@@ -32,7 +33,7 @@ def test_the_service_process_serves_publishes_and_stops_cleanly(kafka_bootstrap,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "DATABASE_URL": f"sqlite:///{tmp_path}/var/enrolment.db",
         "TOPIC_PREFIX": f"enrproc{uuid.uuid4().hex[:8]}.",
-        "API_TOKENS": f"other-token,{TOKEN}",
+        "API_TOKENS": f"other:{secrets.token_urlsafe(32)}:enrolments:read;{API_TOKENS}",
         "HTTP_PORT": str(port),
         "LOG_LEVEL": "INFO",
     }

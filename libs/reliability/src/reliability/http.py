@@ -1,68 +1,119 @@
-"""HTTP pieces every service shares: bearer-token guard, JSON errors, health and Prometheus metrics."""
+"""HTTP pieces every service shares: the authenticator, the body limit, JSON errors, health and Prometheus metrics."""
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+import json
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Security, status
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from reliability.auth import Authenticator, FailureLimiter, JwksCache, JwtVerifier, StaticTokenVerifier
+from reliability.settings import ServiceSettings
 
 HealthCheck = Callable[[], Awaitable[str | None]]
 """Returns None when healthy, else a short reason."""
-
-_bearer = HTTPBearer(auto_error=False)
 
 
 class HasHealthChecks(Protocol):
     def health_checks(self) -> dict[str, HealthCheck]: ...
 
 
-def service_app(title: str, description: str, engine: Engine, runtime: HasHealthChecks | None = None) -> FastAPI:
-    """The FastAPI app every service starts from: JSON errors, `/health` and `/metrics`.
+def service_app(
+    title: str,
+    description: str,
+    engine: Engine,
+    runtime: HasHealthChecks | None = None,
+    *,
+    settings: ServiceSettings | None = None,
+) -> FastAPI:
+    """The FastAPI app every service starts from: the body limit, the authenticator `reliability.auth.require`
+    uses (from the settings), JSON errors, `/health` and `/metrics`.
 
     With a runtime (a running replica) health covers the database and Kafka; without one (tests, tools) the database.
+    `/health` and `/metrics` are open: they carry no personal data (counts and latencies by topic and outcome), and
+    Prometheus scrapes them from inside the cluster; the ingress need not publish them.
     """
     app = FastAPI(title=title, version="1.0.0", description=description)
+    settings = settings or ServiceSettings()
+    app.add_middleware(BodyLimit, limit=settings.request_body_limit)
+    app.state.authenticator = authenticator(settings)
     install_error_handlers(app)
     checks = runtime.health_checks() if runtime is not None else {"database": database_check(engine)}
     app.include_router(operations_router(checks))
     return app
 
 
-def require_token(tokens: Sequence[str]) -> Callable[..., Awaitable[str]]:
-    """A dependency accepting only the configured bearer tokens: 401 without one, 403 with an unknown one."""
-
-    async def guard(request: Request) -> str:
-        credentials: HTTPAuthorizationCredentials | None = await _bearer(request)
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "a bearer token is required (Authorization: Bearer <token>)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        # Constant-time comparison, so response timing does not reveal how much of a token was right.
-        if not any(hmac.compare_digest(credentials.credentials, token) for token in tokens):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "this token is not allowed to do that")
-        return credentials.credentials
-
-    return guard
+def authenticator(settings: ServiceSettings) -> Authenticator:
+    """The Authenticator of a service: JWT access tokens of OIDC_ISSUER for OIDC_AUDIENCE, and the static
+    API_TOKENS (demo). With neither configured every protected operation is refused (401), never served."""
+    verifier = None
+    if settings.oidc_issuer is not None and settings.oidc_audience is not None:
+        jwks = JwksCache(settings.oidc_issuer, min_refresh=settings.oidc_jwks_min_refresh_seconds)
+        verifier = JwtVerifier(jwks, settings.oidc_audience, settings.oidc_student_claim, settings.oidc_leeway_seconds)
+    static = StaticTokenVerifier(settings.api_tokens) if settings.api_tokens else None
+    return Authenticator(static, verifier, FailureLimiter(settings.auth_failures_per_minute))
 
 
-def token_protected(tokens: Sequence[str]) -> list[Any]:
-    """Route dependencies for endpoints that need a token: the guard, and the bearer scheme in the OpenAPI document.
+class BodyLimit:
+    """Pure ASGI middleware: a request body over `limit` bytes is answered 413 before the app reads it.
 
-    HTTPBearer is declared non-raising: it only documents the scheme (so /docs offers "Authorize"); the guard decides.
-    """
-    return [Security(HTTPBearer(auto_error=False, description="One of API_TOKENS.")), Depends(require_token(tokens))]
+    A Content-Length over the limit is refused at once (before routing and authentication); a chunked body is
+    counted as it streams and refused when it passes the limit."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = [value for name, value in scope["headers"] if name == b"content-length"]
+        if declared and not all(value.isdigit() and int(value) <= self.limit for value in declared):
+            await self._refuse(send, 413 if all(value.isdigit() for value in declared) else 400)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise StarletteHTTPException(413, self._message())
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except StarletteHTTPException as error:
+            if error.status_code != 413 or started:
+                raise
+            await self._refuse(send, 413)
+
+    def _message(self) -> str:
+        return f"the request body is larger than {self.limit} bytes"
+
+    async def _refuse(self, send: Send, code: int) -> None:
+        message = self._message() if code == 413 else "invalid Content-Length"
+        body = json.dumps({"error": {"status": code, "message": message}}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": code, "headers": [*headers, (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
 
 
 def install_error_handlers(app: FastAPI) -> None:

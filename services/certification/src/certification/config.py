@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 from reliability.settings import ServiceSettings
 
 from certification.adapters import KeyFormatError, PublicKeyEntry, generate_secret_key, public_key_from_multibase
 
 log = logging.getLogger(__name__)
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 class SigningKeyMissing(RuntimeError):
@@ -58,7 +61,8 @@ class CertificationSettings(ServiceSettings):
     dev_mode: bool = Field(
         default=False,
         description="Development only: allows an ephemeral signing key (regenerated at every start, so earlier "
-        "credentials stop verifying) when CREDENTIAL_SIGNING_KEY is unset.",
+        "credentials stop verifying) when CREDENTIAL_SIGNING_KEY is unset; refused unless PUBLIC_BASE_URL is a "
+        "localhost URL.",
     )
 
     @field_validator("public_base_url")
@@ -70,6 +74,17 @@ class CertificationSettings(ServiceSettings):
                 "must be an absolute http(s) URL without query or fragment, e.g. https://credentials.example.edu"
             )
         return value
+
+    @model_validator(mode="after")
+    def _dev_mode_only_on_localhost(self) -> CertificationSettings:
+        # A throw-away key on a public URL would put credentials into the world that stop verifying at the next
+        # restart, signed by a key nobody holds; development happens on this machine.
+        if self.dev_mode and urlsplit(self.public_base_url).hostname not in LOCAL_HOSTS:
+            raise ValueError(
+                f"DEV_MODE is for development on this machine only: PUBLIC_BASE_URL {self.public_base_url!r} is not "
+                "a localhost URL. Unset DEV_MODE and set CREDENTIAL_SIGNING_KEY (python -m certification generate-key)"
+            )
+        return self
 
     @field_validator("retired_public_keys", mode="before")
     @classmethod

@@ -265,11 +265,13 @@ class Store(UnitOfWorkStore):
         )
         return list(self.session.scalars(statement))
 
-    def rejected_assessments(self) -> list[AssessmentRow]:
+    def rejected_assessments(self, offset: int = 0, limit: int | None = None) -> list[AssessmentRow]:
         statement = (
             select(AssessmentRow)
             .where(col(AssessmentRow.rejected_reason).is_not(None))
             .order_by(col(AssessmentRow.received_at), col(AssessmentRow.id))
+            .offset(offset)
+            .limit(limit)
         )
         return list(self.session.scalars(statement))
 
@@ -281,9 +283,12 @@ class Store(UnitOfWorkStore):
     def held(self, enrolment_id: str) -> HeldCredentialRow | None:
         return self.session.get(HeldCredentialRow, enrolment_id)
 
-    def held_credentials(self) -> list[HeldCredentialRow]:
-        statement = select(HeldCredentialRow).order_by(
-            col(HeldCredentialRow.held_since), col(HeldCredentialRow.enrolment_id)
+    def held_credentials(self, offset: int = 0, limit: int | None = None) -> list[HeldCredentialRow]:
+        statement = (
+            select(HeldCredentialRow)
+            .order_by(col(HeldCredentialRow.held_since), col(HeldCredentialRow.enrolment_id))
+            .offset(offset)
+            .limit(limit)
         )
         return list(self.session.scalars(statement))
 

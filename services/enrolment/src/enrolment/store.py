@@ -161,11 +161,15 @@ class Store(UnitOfWorkStore):
         row = self.session.scalars(statement).one_or_none()
         return None if row is None else _from_row(row)
 
-    def enrolments_of_student(self, student_id: str) -> list[StoredEnrolment]:
+    def enrolments_of_student(
+        self, student_id: str, offset: int = 0, limit: int | None = None
+    ) -> list[StoredEnrolment]:
         statement = (
             select(EnrolmentRow)
             .where(col(EnrolmentRow.student_id) == student_id)
             .order_by(col(EnrolmentRow.enrolled_at), col(EnrolmentRow.id))
+            .offset(offset)
+            .limit(limit)
         )
         return [_from_row(row) for row in self.session.scalars(statement)]
 

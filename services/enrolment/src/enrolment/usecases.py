@@ -146,10 +146,12 @@ def enrolment(database: Database, enrolment_id: str) -> StoredEnrolment:
     return stored
 
 
-def enrolments_of_student(database: Database, student_id: str) -> list[StoredEnrolment]:
-    """A student's enrolments, oldest first, including those other campus systems published."""
+def enrolments_of_student(
+    database: Database, student_id: str, offset: int = 0, limit: int | None = None
+) -> list[StoredEnrolment]:
+    """A student's enrolments, oldest first, including those other campus systems published (a page of them)."""
     with database.reading() as store:
-        return store.enrolments_of_student(student_id)
+        return store.enrolments_of_student(student_id, offset, limit)
 
 
 def _publish(store: Store, events: tuple[DomainEvent, ...], student: Student) -> None:

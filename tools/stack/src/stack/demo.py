@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     workdir = ROOT / "var" / "demo"
     shutil.rmtree(workdir, ignore_errors=True)
-    token = secrets.token_urlsafe(24)
+    token = secrets.token_urlsafe(32)
     line("Starting Apache Kafka (local, KRaft) ...")
     kafka = LocalKafka(name="demo", fresh=True, remove_on_stop=True, tie_to_parent=True)
     bootstrap = kafka.start()

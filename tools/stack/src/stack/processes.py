@@ -141,7 +141,9 @@ class Stack:
             {
                 "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
                 "DATABASE_URL": self.database_urls.get(name, f"sqlite:///{self.workdir / (name + '.db')}"),
-                "API_TOKENS": self.api_token,
+                # The demo's one static token (at least 32 characters) may do everything the scenario does.
+                "API_TOKENS": f"stack:{self.api_token}:enrolments:read enrolments:write billing:read billing:export "
+                "operations credentials:read credentials:revoke",
                 "TOPIC_PREFIX": self.topic_prefix,
                 "HTTP_HOST": "127.0.0.1",
                 "HTTP_PORT": str(port),

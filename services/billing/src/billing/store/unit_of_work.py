@@ -238,22 +238,36 @@ class Store(UnitOfWorkStore, CatalogueUnit):
         return self.lines_of_reimbursements([enrolment_id])[enrolment_id]
 
     def pending_cancellations(
-        self, *, enrolment_id: str | None = None, statuses: Sequence[str] = (domain.WAITING,)
+        self,
+        *,
+        enrolment_id: str | None = None,
+        statuses: Sequence[str] = (domain.WAITING,),
+        offset: int = 0,
+        limit: int | None = None,
     ) -> list[PendingCancellationRow]:
         pending = PendingCancellationRow
         statement = select(pending).where(col(pending.status).in_(list(statuses)))
         if enrolment_id is not None:
             statement = statement.where(col(pending.enrolment_id) == enrolment_id)
-        return list(self.session.scalars(statement.order_by(col(pending.id))))
+        return list(self.session.scalars(statement.order_by(col(pending.id)).offset(offset).limit(limit)))
 
-    def reimbursements(self, academic_year: str | None = None) -> list[tuple[ReimbursementRow, EnrolmentRow]]:
-        """Reimbursements with their enrolment, in enrolment-id order (stable for exports)."""
+    def reimbursements(
+        self,
+        academic_year: str | None = None,
+        *,
+        student_id: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[tuple[ReimbursementRow, EnrolmentRow]]:
+        """Reimbursements with their enrolment, in enrolment-id order (stable for exports and pages)."""
         statement = select(ReimbursementRow, EnrolmentRow).join(
             EnrolmentRow, col(EnrolmentRow.enrolment_id) == col(ReimbursementRow.enrolment_id)
         )
         if academic_year is not None:
             statement = statement.where(col(EnrolmentRow.academic_year) == academic_year)
-        rows = self.session.execute(statement.order_by(col(ReimbursementRow.enrolment_id)))
+        if student_id is not None:
+            statement = statement.where(col(EnrolmentRow.student_id) == student_id)
+        rows = self.session.execute(statement.order_by(col(ReimbursementRow.enrolment_id)).offset(offset).limit(limit))
         return [(reimbursement, enrolment) for reimbursement, enrolment in rows]
 
     def lines_of_reimbursements(self, enrolment_ids: Sequence[str]) -> dict[str, list[ReimbursementLineRow]]:

@@ -303,10 +303,17 @@ def has_waiting_cancellation(database: Database, enrolment_id: str) -> bool:
         return bool(store.pending_cancellations(enrolment_id=enrolment_id))
 
 
-def reimbursements_of(database: Database, academic_year: str | None) -> list[ReimbursementEntry]:
-    """Every reimbursement (of one academic year) with its enrolment and lines, in enrolment-id order."""
+def reimbursements_of(
+    database: Database,
+    academic_year: str | None,
+    *,
+    student_id: str | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+) -> list[ReimbursementEntry]:
+    """Reimbursements (of one academic year, of one student) with enrolment and lines, in enrolment-id order."""
     with database.reading() as store:
-        rows = store.reimbursements(academic_year)
+        rows = store.reimbursements(academic_year, student_id=student_id, offset=offset, limit=limit)
         lines = store.lines_of_reimbursements([reimbursement.enrolment_id for reimbursement, _ in rows])
     return [
         ReimbursementEntry(reimbursement, enrolment, lines[reimbursement.enrolment_id])
@@ -314,10 +321,12 @@ def reimbursements_of(database: Database, academic_year: str | None) -> list[Rei
     ]
 
 
-def pending_cancellations(database: Database, status: str) -> list[PendingCancellationRow]:
-    """Cancellations that arrived before their enrolment, with this outcome, in arrival order."""
+def pending_cancellations(
+    database: Database, status: str, offset: int = 0, limit: int | None = None
+) -> list[PendingCancellationRow]:
+    """Cancellations that arrived before their enrolment, with this outcome, in arrival order (a page of them)."""
     with database.reading() as store:
-        return store.pending_cancellations(statuses=(status,))
+        return store.pending_cancellations(statuses=(status,), offset=offset, limit=limit)
 
 
 def waiting_enrolments(database: Database, status: str) -> list[WaitingEnrolmentRow]:

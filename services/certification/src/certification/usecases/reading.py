@@ -43,14 +43,14 @@ def _status_list_document(store: Store, list_id: str) -> JsonObject | None:
     return None if row is None else row.credential
 
 
-def held_credentials(database: Database) -> list[HeldCredentialRow]:
+def held_credentials(database: Database, offset: int = 0, limit: int | None = None) -> list[HeldCredentialRow]:
     with database.reading() as store:
-        return store.held_credentials()
+        return store.held_credentials(offset, limit)
 
 
-def rejected_assessments(database: Database) -> list[AssessmentRow]:
+def rejected_assessments(database: Database, offset: int = 0, limit: int | None = None) -> list[AssessmentRow]:
     with database.reading() as store:
-        return store.rejected_assessments()
+        return store.rejected_assessments(offset, limit)
 
 
 def certificate_pdf(database: Database, issuer: Issuer, credential_id: str) -> bytes | None:

@@ -2,13 +2,15 @@
 
 Routes only read what the Kafka use cases stored; no figure is computed here. Amounts are decimal strings with
 two decimals, credits decimal strings, instants RFC 3339 in UTC. Everything about a student's money needs a
-bearer token; /health, /metrics and the OpenAPI document (/docs, /openapi.json) are open.
+bearer token with a scope: billing:read (a statement; a student's token only their own), billing:export (the
+reimbursement export), operations (cancellations on hold); /health, /metrics and the OpenAPI document
+(/docs, /openapi.json) are open.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
-from reliability.http import service_app, token_protected
+from reliability.http import service_app
 from reliability.runtime import ServiceRuntime
 
 from billing.config import BillingSettings
@@ -22,9 +24,9 @@ DESCRIPTION = (
 
 
 def create_app(settings: BillingSettings, database: Database, runtime: ServiceRuntime | None = None) -> FastAPI:
-    app = service_app("Billing service", DESCRIPTION, database.engine, runtime)
-    # Fail closed: with no API_TOKENS configured every financial request is refused (403), never served.
-    billing = APIRouter(dependencies=token_protected(settings.api_tokens), tags=["billing"])
+    app = service_app("Billing service", DESCRIPTION, database.engine, runtime, settings=settings)
+    # Fail closed: with neither OIDC_ISSUER nor API_TOKENS configured every financial request is refused (401).
+    billing = APIRouter(tags=["billing"])
     for resource in (statements, reimbursements, cancellations):
         billing.include_router(resource.router(database))
     app.include_router(billing)

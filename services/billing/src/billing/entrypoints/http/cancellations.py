@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
+from reliability.auth import Principal, require
+from reliability.pagination import PageRequest, cursor_after, page_request
 
 from billing import usecases
 from billing.entrypoints.http.formatting import UNAUTHORISED
@@ -17,6 +19,8 @@ def router(database: Database) -> APIRouter:
 
     @router.get("/cancellations/pending", response_model=PendingCancellationList, responses=UNAUTHORISED)
     def pending(
+        _principal: Annotated[Principal, Depends(require("operations", systems_only=True))],
+        page: Annotated[PageRequest, Depends(page_request)],
         status_filter: Annotated[
             Literal["waiting", "settled", "superseded", "rejected"],
             Query(
@@ -26,11 +30,15 @@ def router(database: Database) -> APIRouter:
             ),
         ] = "waiting",
     ) -> PendingCancellationList:
-        """Cancellations that arrived before their enrolment, by outcome, in arrival order."""
-        rows = usecases.pending_cancellations(database, status_filter)
+        """Cancellations that arrived before their enrolment, by outcome, in arrival order; a page of at most
+        `limit`, `next_cursor` names the next one."""
+        rows = usecases.pending_cancellations(database, status_filter, page.offset, page.fetch_limit())
+        next_cursor = cursor_after(page, len(rows))
+        rows = rows[: page.limit]
         return PendingCancellationList(
             status=status_filter,
             count=len(rows),
+            next_cursor=next_cursor,
             cancellations=[
                 PendingCancellationOut(
                     enrolment_id=row.enrolment_id,

@@ -12,8 +12,9 @@ if TYPE_CHECKING:
     from billing.store import ReimbursementLineRow, ReimbursementRow
 
 UNAUTHORISED: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No bearer token."},
-    403: {"description": "Unknown token."},
+    401: {"description": "No valid bearer token (WWW-Authenticate says why)."},
+    403: {"description": "The token lacks the operation's scope (error insufficient_scope)."},
+    429: {"description": "Too many failed authentications from this address (Retry-After says when)."},
 }
 
 

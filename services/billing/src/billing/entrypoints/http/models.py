@@ -65,8 +65,9 @@ class ReimbursementListItem(ReimbursementOut):
 
 class ReimbursementList(BaseModel):
     academic_year: str | None
-    count: int
+    count: int = Field(description="Reimbursements on this page.")
     reimbursements: list[ReimbursementListItem]
+    next_cursor: str | None = Field(default=None, description="`cursor` of the next page; null on the last.")
 
 
 class PendingCancellationOut(BaseModel):
@@ -82,5 +83,6 @@ class PendingCancellationOut(BaseModel):
 
 class PendingCancellationList(BaseModel):
     status: str
-    count: int
+    count: int = Field(description="Cancellations on this page.")
     cancellations: list[PendingCancellationOut]
+    next_cursor: str | None = Field(default=None, description="`cursor` of the next page; null on the last.")

@@ -1,4 +1,5 @@
-"""GET /reimbursements: every reimbursement (of one academic year), as JSON or as CSV for the finance office."""
+"""GET /reimbursements (scope billing:export): the reimbursements (of one academic year), page by page, as JSON
+or as CSV for the finance office."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import csv
 import io
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from reliability.auth import Principal, require
+from reliability.pagination import PageRequest, cursor_after, link_next, page_request
 
 from billing import usecases
 from billing.entrypoints.http.formatting import UNAUTHORISED, reimbursement_out
@@ -34,20 +37,32 @@ def router(database: Database) -> APIRouter:
     )
     def list_reimbursements(
         request: Request,
+        principal: Annotated[Principal, Depends(require("billing:export"))],
+        page: Annotated[PageRequest, Depends(page_request)],
         academic_year: Annotated[
             str | None, Query(pattern=ACADEMIC_YEAR_PATTERN, description="e.g. 2026-2027; all years when absent.")
         ] = None,
     ) -> ReimbursementList | Response:
-        """Every reimbursement (of one academic year), in enrolment-id order."""
-        items = [_item(entry) for entry in usecases.reimbursements_of(database, academic_year)]
+        """Reimbursements (of one academic year), in enrolment-id order, a page of at most `limit`: the JSON's
+        `next_cursor` (the CSV's `Link: <...>; rel="next"` header) names the next page. A student's token lists
+        only that student's."""
+        entries = usecases.reimbursements_of(
+            database, academic_year, student_id=principal.student_id, offset=page.offset, limit=page.fetch_limit()
+        )
+        next_cursor = cursor_after(page, len(entries))
+        items = [_item(entry) for entry in entries[: page.limit]]
         if CSV_MEDIA_TYPE in request.headers.get("accept", ""):
             name = f"reimbursements-{academic_year or 'all'}.csv"
-            return Response(
+            response = Response(
                 reimbursements_csv(items),
                 media_type=f"{CSV_MEDIA_TYPE}; charset=utf-8",
                 headers={"Content-Disposition": f'attachment; filename="{name}"'},
             )
-        return ReimbursementList(academic_year=academic_year, count=len(items), reimbursements=items)
+            link_next(request, response, next_cursor)
+            return response
+        return ReimbursementList(
+            academic_year=academic_year, count=len(items), reimbursements=items, next_cursor=next_cursor
+        )
 
     return router
 

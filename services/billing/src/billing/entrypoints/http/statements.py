@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from reliability.auth import Principal, require
 
 from billing import usecases
 from billing.entrypoints.http.formatting import UNAUTHORISED, credits, money, reimbursement_out
@@ -18,11 +21,13 @@ def router(database: Database) -> APIRouter:
         response_model=StatementOut,
         responses={**UNAUTHORISED, 404: {"description": "Billing knows no such enrolment."}},
     )
-    def statement(enrolment_id: str) -> StatementOut:
-        """The invoice of an enrolment and, once it is cancelled, its reimbursement, line by line."""
+    def statement(enrolment_id: str, principal: Annotated[Principal, Depends(require("billing:read"))]) -> StatementOut:
+        """The invoice of an enrolment and, once it is cancelled, its reimbursement, line by line. A student's
+        token: only their own enrolments (another's answers 404, as an unknown one does)."""
         found = usecases.statement_of(database, enrolment_id)
-        if found is None:
-            waiting = usecases.has_waiting_cancellation(database, enrolment_id)
+        if found is None or not principal.sees(found.enrolment.student_id):
+            # Whether a cancellation waits is operations' business; a student is told only "not known".
+            waiting = principal.kind != "student" and usecases.has_waiting_cancellation(database, enrolment_id)
             note = " (a cancellation of it is waiting for the enrolment to arrive)" if waiting else ""
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no enrolment {enrolment_id!r} is known{note}")
         return statement_out(found)

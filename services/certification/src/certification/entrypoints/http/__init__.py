@@ -3,9 +3,10 @@
 Open (a credential is meant to be shown, and verifiers must fetch what it points to):
   GET /credentials/{id}, GET /credentials/{id}/certificate.pdf, GET /issuer, GET /status-lists/{id},
   GET /contexts/microcredential/v1, POST /verify, GET /verify (page), /health, /metrics, /docs.
-Bearer token (API_TOKENS):
-  POST /credentials/{id}/revocation, GET /enrolments/{id}/progress, GET /credentials/held,
-  GET /assessments/rejected.
+Bearer token with a scope (reliability.auth):
+  POST /credentials/{id}/revocation (credentials:revoke, systems only),
+  GET /enrolments/{id}/progress (credentials:read; a student's token only their own, another's is 404),
+  GET /credentials/held, GET /assessments/rejected (credentials:read, systems only; paginated).
 
 Credential ids are random UUIDs, so an open credential URL is a capability: whoever was given it (the learner,
 an employer they showed it to, the QR code on the certificate) may read it; nobody can enumerate them. The PDF
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
-from reliability.http import service_app, token_protected
+from reliability.http import service_app
 from reliability.runtime import ServiceRuntime
 
 from certification.adapters.issuer import Issuer
@@ -38,16 +39,16 @@ def create_app(
         "the credentials, their issuer and revocation lists, verification, and the printable certificate.",
         engine=database.engine,
         runtime=runtime,
+        settings=settings,
     )
-    protected = token_protected(settings.api_tokens)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
         return RedirectResponse("verify")
 
     app.include_router(documents_router(database, issuer))
-    app.include_router(credentials_router(database, issuer, protected))
-    app.include_router(enrolments_router(database, protected))
+    app.include_router(credentials_router(database, issuer))
+    app.include_router(enrolments_router(database))
     app.include_router(verification_router(database, issuer))
     return app
 

@@ -1,13 +1,16 @@
 """Credentials: read one as signed (open; its random id is the capability), its printable certificate (open,
-showing no more than the JSON), the ones held for want of metadata and revocation (bearer token)."""
+showing no more than the JSON), the ones held for want of metadata (credentials:read) and revocation
+(credentials:revoke); both for systems only, never a student's token."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from reliability.auth import Principal, require
+from reliability.pagination import PageRequest, cursor_after, page_request
 
 from certification import usecases
 from certification.adapters.issuer import Issuer
@@ -23,15 +26,21 @@ from certification.entrypoints.http.models import (
 from certification.store import Database
 
 
-def credentials_router(database: Database, issuer: Issuer, protected: list[Any]) -> APIRouter:
+def credentials_router(database: Database, issuer: Issuer) -> APIRouter:
     router = APIRouter(prefix="/credentials", tags=["credentials"])
 
     # Declared before /{credential_id}, which would otherwise take "held" for an id.
-    @router.get("/held", dependencies=protected, responses=errors(401, 403))
-    def list_held() -> HeldList:
-        """Complete enrolments whose credential waits for catalogue metadata (issued when it arrives)."""
-        rows = usecases.held_credentials(database)
-        return HeldList(count=len(rows), held=[held_out(row) for row in rows])
+    @router.get("/held", responses=errors(401, 403, 422, 429))
+    def list_held(
+        _principal: Annotated[Principal, Depends(require("credentials:read", systems_only=True))],
+        page: Annotated[PageRequest, Depends(page_request)],
+    ) -> HeldList:
+        """Complete enrolments whose credential waits for catalogue metadata (issued when it arrives); a page of
+        at most `limit`, `next_cursor` names the next one."""
+        rows = usecases.held_credentials(database, page.offset, page.fetch_limit())
+        next_cursor = cursor_after(page, len(rows))
+        rows = rows[: page.limit]
+        return HeldList(count=len(rows), held=[held_out(row) for row in rows], next_cursor=next_cursor)
 
     @router.get("/{credential_id}", responses=errors(404, 422))
     def get_credential(credential_id: CredentialIdPath) -> JSONResponse:
@@ -61,8 +70,8 @@ def credentials_router(database: Database, issuer: Issuer, protected: list[Any])
         "/{credential_id}/revocation",
         revocation_route(database, issuer),
         methods=["POST"],
-        dependencies=protected,
-        responses=errors(401, 403, 404, 422),
+        dependencies=[Depends(require("credentials:revoke", systems_only=True))],
+        responses=errors(401, 403, 404, 413, 422, 429),
     )
     return router
 

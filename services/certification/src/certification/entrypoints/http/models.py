@@ -119,13 +119,15 @@ class ProgressOut(BaseModel):
 
 
 class HeldList(BaseModel):
-    count: int
+    count: int = Field(description="Entries on this page.")
     held: list[HeldOut]
+    next_cursor: str | None = Field(default=None, description="`cursor` of the next page; null on the last.")
 
 
 class RejectedList(BaseModel):
-    count: int
+    count: int = Field(description="Entries on this page.")
     assessments: list[RejectedAssessmentOut]
+    next_cursor: str | None = Field(default=None, description="`cursor` of the next page; null on the last.")
 
 
 class ErrorBody(BaseModel):
@@ -140,11 +142,12 @@ class ErrorOut(BaseModel):
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The error responses a route declares in the OpenAPI document."""
     text_of = {
-        401: "No bearer token.",
-        403: "The token is not allowed.",
+        401: "No valid bearer token (WWW-Authenticate says why).",
+        403: "The token lacks the operation's scope (error insufficient_scope).",
         404: "Not found.",
         413: "Body too large.",
         422: "Invalid request.",
+        429: "Too many failed authentications from this address (Retry-After says when to try again).",
     }
     return {code: {"model": ErrorOut, "description": text_of[code]} for code in codes}
 

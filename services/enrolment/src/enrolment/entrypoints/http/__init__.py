@@ -1,6 +1,8 @@
 """The HTTP API of the enrolment service: thin routers over the use cases in `enrolment.usecases`.
 
-Status codes: 201 enrolled (Location header), 202 cancellation accepted (also when repeated), 401/403 token,
+Status codes: 201 enrolled (Location header), 202 cancellation accepted (also when repeated), 401 no or no valid
+token (429 after too many failures from one address), 403 a token without the operation's scope, 413 a body over
+REQUEST_BODY_LIMIT,
 404 unknown enrolment or micro-credential (on reads), 409 already enrolled, 422 invalid request, no catalogue
 for the year, or a micro-credential that year's catalogue does not offer (on POST /enrolments: the problem is
 in the body, not in the URL). Every error is JSON: {"error": {"status", "message", ...}}.
@@ -12,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from fastapi import APIRouter, FastAPI, Request, Response, status
 from fastapi.routing import APIRoute
-from reliability.http import HasHealthChecks, service_app, token_protected
+from reliability.http import HasHealthChecks, service_app
 
 from enrolment.config import EnrolmentSettings
 from enrolment.domain import Catalogue
@@ -38,10 +40,11 @@ def create_app(
         "data need a bearer token; the catalogue is public.",
         database.engine,
         runtime,
+        settings=settings,
     )
     routers = (
         catalogue_router(catalogue),
-        enrolments_router(database, catalogue, token_protected(settings.api_tokens)),
+        enrolments_router(database, catalogue),
     )
     for router in routers:
         app.include_router(router)

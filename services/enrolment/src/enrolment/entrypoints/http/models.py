@@ -175,10 +175,12 @@ class ErrorOut(BaseModel):
 
 _ERROR_TEXT = {
     400: "The body is not parseable JSON.",
-    401: "No bearer token.",
-    403: "The token is not allowed.",
+    401: "No valid bearer token (WWW-Authenticate says why).",
+    403: "The token lacks the operation's scope (error insufficient_scope).",
     404: "Not found.",
     409: "The student is already enrolled (the message and existing_enrolment_id name the enrolment).",
+    413: "The body is larger than REQUEST_BODY_LIMIT.",
+    429: "Too many failed authentications from this address (Retry-After says when to try again).",
     422: "Invalid request, or refused by the catalogue (the message says why).",
 }
 
