@@ -49,6 +49,7 @@ from contracts import EVENT_TYPES, CloudEvent, EventPayload, InvalidEvent, decod
 from reliability import metrics
 from reliability.database import transaction
 from reliability.dead_letter import dead_letter_headers
+from reliability.kafka_security import KafkaSecuritySettings
 from reliability.subscribers import KafkaKit, Subscribers, build_broker, handler_table
 from reliability.tables import ProcessedEvent
 from reliability.tracing import consuming
@@ -124,6 +125,8 @@ class ConsumerSettings:
     session_timeout_ms: int = 10000
     """How soon the group notices a replica that died without leaving; its partitions move after this."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    security: KafkaSecuritySettings | None = None
+    """How the consumer authenticates (`reliability.kafka_security`); None: PLAINTEXT."""
 
 
 class IdempotentConsumer:

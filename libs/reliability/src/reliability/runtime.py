@@ -76,6 +76,7 @@ class ServiceRuntime:
                 group_id=settings.consumer_group or settings.topic_prefix + self.service,
                 topics=list(self.consumes),
                 topic_prefix=settings.topic_prefix,
+                security=settings,
             ),
             self.engine,
             self.handlers,
@@ -98,8 +99,11 @@ class ServiceRuntime:
             self.all_topics(),
             settings.topic_partitions,
             topic_prefix=settings.topic_prefix,
+            security=settings,
         )
-        self.producer = create_producer(settings.kafka_bootstrap_servers, f"{self.service}-{settings.instance_id}")
+        self.producer = create_producer(
+            settings.kafka_bootstrap_servers, f"{self.service}-{settings.instance_id}", settings
+        )
         await self.producer.start()
         self.relay = OutboxRelay(
             self.engine,

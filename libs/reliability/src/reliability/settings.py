@@ -6,10 +6,14 @@ import uuid
 from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from reliability.kafka_security import KafkaSecuritySettings
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(KafkaSecuritySettings):
+    # Kafka client security (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*): the fields of
+    # `KafkaSecuritySettings`, validated at start; see `reliability.kafka_security`.
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
     kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
