@@ -125,7 +125,9 @@ def apply_acls(bootstrap: str, settings: KafkaSecuritySettings, acls: list[Acl],
             for future in futures.values():
                 future.result(timeout=TIMEOUT_S)
     except KafkaException as error:
-        raise CommandError(f"applying ACLs: {error.args[0].str() if error.args else error}") from error
+        cause = error.args[0] if error.args else None
+        detail = f"{cause.name()}: {cause.str()[:200]}" if hasattr(cause, "name") else str(error)
+        raise CommandError(f"applying ACLs: {detail}") from error
     return missing
 
 
