@@ -270,6 +270,28 @@ class SecuredKafka:
             **security_env(principal, self.passwords[principal], self.ca_file),
         }
 
+    def service_envs(self) -> dict[str, dict[str, str]]:
+        """Each service's Kafka security environment, its own principal (Stack's ``kafka_env``)."""
+        from reliability.kafka_security import security_env
+
+        services = ("enrolment", "billing", "certification")
+        return {name: security_env(name, self.passwords[name], self.ca_file) for name in services}
+
+    def harness_env(self) -> dict[str, str]:
+        """The test harness's own identity (the scenario, the fault tests' producers and readers): the super user,
+        since it plays every campus system and reads every output. The services never get it."""
+        return self.env("admin")
+
+    def provision_now(self, prefix: str) -> dict[str, str]:
+        """`provision` from sync code (fixtures that start a Stack)."""
+        from localkafka.topics import run_sync
+
+        return run_sync(self.provision(prefix))
+
+    @classmethod
+    def of(cls, broker: LocalKafka, bootstrap: str) -> SecuredKafka:
+        return cls(bootstrap, broker.ca_file, broker.credentials())
+
     async def provision(self, prefix: str, partitions: int = 3) -> dict[str, str]:
         """What provisioning does for a deployment under `prefix`: the ACL file applied (topic and group names
         prefixed) and the contract topics with their DLQs created, as the super user. {contract name: actual}."""
@@ -295,6 +317,11 @@ class SecuredKafka:
         return actual
 
 
+def secured_users() -> list[str]:
+    """The SCRAM users of a secured test broker: the ACL file's principals and the intruder."""
+    return [*acl_principals(), INTRUDER]
+
+
 def acl_principals() -> list[str]:
     from opscli.acls import principals_of
 
@@ -312,7 +339,7 @@ def secured_kafka(request: pytest.FixtureRequest) -> Iterator[SecuredKafka]:
         remove_on_stop=True,
         tie_to_parent=True,
         secured=True,
-        users=[*acl_principals(), INTRUDER],
+        users=secured_users(),
     )
     try:
         bootstrap = broker.start()
@@ -322,7 +349,7 @@ def secured_kafka(request: pytest.FixtureRequest) -> Iterator[SecuredKafka]:
         raise
     try:
         _announce(config, f"kafka: secured local Apache Kafka {KAFKA_VERSION} at {bootstrap} (SASL_SSL, ACLs)")
-        yield SecuredKafka(bootstrap, broker.ca_file, broker.credentials())
+        yield SecuredKafka.of(broker, bootstrap)
     finally:
         broker.stop()
 

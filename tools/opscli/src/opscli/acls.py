@@ -126,7 +126,7 @@ def apply_acls(bootstrap: str, settings: KafkaSecuritySettings, acls: list[Acl],
                 future.result(timeout=TIMEOUT_S)
     except KafkaException as error:
         cause = error.args[0] if error.args else None
-        detail = f"{cause.name()}: {cause.str()[:200]}" if hasattr(cause, "name") else str(error)
+        detail = f"{cause.name()}: {cause.str()[:200]}" if cause is not None and hasattr(cause, "name") else str(error)
         raise CommandError(f"applying ACLs: {detail}") from error
     return missing
 
