@@ -17,8 +17,9 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 import pytest
 from localkafka import KAFKA_VERSION, FetchError, LocalKafka, StartError, ensure_topics, kafka_home
@@ -30,6 +31,8 @@ IMAGE_ENV = "KAFKA_TEST_IMAGE"
 # testcontainers' KafkaContainer drives Confluent's image scripts, so its image family is the one to use.
 DEFAULT_IMAGE = "confluentinc/cp-kafka:7.9.0"
 _LOCAL_PREFIX = "pytest-"
+_SECURED_SUFFIX = "-secured"
+ACL_FILE = Path(__file__).resolve().parents[1] / "deploy" / "kafka-acls.yaml"
 
 RouteKind = Literal["env", "testcontainers", "localkafka"]
 
@@ -84,7 +87,9 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # So `-m "not kafka"` also deselects tests that only reach the broker through a fixture.
     for item in items:
-        if "kafka_bootstrap" in getattr(item, "fixturenames", ()) and item.get_closest_marker("kafka") is None:
+        names = getattr(item, "fixturenames", ())
+        uses_kafka = "kafka_bootstrap" in names or "secured_kafka" in names
+        if uses_kafka and item.get_closest_marker("kafka") is None:
             item.add_marker(pytest.mark.kafka)
 
 
@@ -117,7 +122,7 @@ def _prune_stale_local_brokers() -> None:
     if not runs.is_dir():
         return
     for entry in runs.iterdir():
-        suffix = entry.name.removeprefix(_LOCAL_PREFIX)
+        suffix = entry.name.removeprefix(_LOCAL_PREFIX).removesuffix(_SECURED_SUFFIX)
         if entry.name == suffix or not suffix.isdigit() or int(suffix) == os.getpid():
             continue
         try:
@@ -214,3 +219,143 @@ async def create_contract_topics(bootstrap: str, prefix: str = "", partitions: i
 async def contract_topics(kafka_bootstrap: str) -> dict[str, str]:
     """The contract topics under a prefix unique to this test: {contract name: actual name}."""
     return await create_contract_topics(kafka_bootstrap, prefix=f"{uuid.uuid4().hex[:10]}.")
+
+
+# -- the secured broker ---------------------------------------------------------------------------------------------
+
+INTRUDER = "campus-intruder"
+"""A SCRAM user the secured broker knows but the ACL file grants nothing: a system that has a password and no
+business on any topic (a decommissioned system, a mistake in provisioning)."""
+
+
+@dataclass
+class SecuredKafka:
+    """The session's secured broker (SASL_SSL, SCRAM-SHA-512, StandardAuthorizer, deny by default) with the
+    principals of deploy/kafka-acls.yaml, plus the super user ``admin`` and `INTRUDER`."""
+
+    bootstrap: str
+    ca_file: Path
+    passwords: dict[str, str]
+    provisioned: set[str] = field(default_factory=set)
+
+    def settings(self, principal: str, password: str | None = None) -> Any:
+        from reliability.kafka_security import KafkaSecuritySettings
+
+        return KafkaSecuritySettings(
+            kafka_security_protocol="SASL_SSL",
+            kafka_sasl_mechanism="SCRAM-SHA-512",
+            kafka_sasl_username=principal,
+            kafka_sasl_password=password if password is not None else self.passwords[principal],
+            kafka_ssl_ca_file=self.ca_file,
+        )
+
+    def client_kwargs(self, principal: str, password: str | None = None) -> dict[str, Any]:
+        """aiokafka's arguments (producer, consumer, admin) for `principal`."""
+        from reliability.kafka_security import client_kwargs
+
+        return client_kwargs(self.settings(principal, password))
+
+    def librdkafka(self, principal: str) -> dict[str, str]:
+        """confluent-kafka's configuration for `principal`, bootstrap included: what a campus system sets."""
+        from reliability.kafka_security import librdkafka_config
+
+        return {"bootstrap.servers": self.bootstrap, **librdkafka_config(self.settings(principal))}
+
+    def env(self, principal: str) -> dict[str, str]:
+        """The environment of a process running as `principal` (a service, mc-ops)."""
+        from reliability.kafka_security import security_env
+
+        return {
+            BOOTSTRAP_ENV: self.bootstrap,
+            **security_env(principal, self.passwords[principal], self.ca_file),
+        }
+
+    def service_envs(self) -> dict[str, dict[str, str]]:
+        """Each service's Kafka security environment, its own principal (Stack's ``kafka_env``)."""
+        from reliability.kafka_security import security_env
+
+        services = ("enrolment", "billing", "certification")
+        return {name: security_env(name, self.passwords[name], self.ca_file) for name in services}
+
+    def harness_env(self) -> dict[str, str]:
+        """The test harness's own identity (the scenario, the fault tests' producers and readers): the super user,
+        since it plays every campus system and reads every output. The services never get it."""
+        return self.env("admin")
+
+    def provision_now(self, prefix: str) -> dict[str, str]:
+        """`provision` from sync code (fixtures that start a Stack)."""
+        from localkafka.topics import run_sync
+
+        return run_sync(self.provision(prefix))
+
+    @classmethod
+    def of(cls, broker: LocalKafka, bootstrap: str) -> SecuredKafka:
+        return cls(bootstrap, broker.ca_file, broker.credentials())
+
+    async def provision(self, prefix: str, partitions: int = 3) -> dict[str, str]:
+        """What provisioning does for a deployment under `prefix`: the ACL file applied (topic and group names
+        prefixed) and the contract topics with their DLQs created, as the super user. {contract name: actual}."""
+        import asyncio
+
+        from opscli.acls import apply_acls, expand, load
+
+        from contracts import topics as contract
+
+        if prefix not in self.provisioned:
+            await asyncio.to_thread(apply_acls, self.bootstrap, self.settings("admin"), expand(load(ACL_FILE), prefix))
+            self.provisioned.add(prefix)
+        names = [*contract.ALL, *(contract.dead_letter_topic(t) for t in contract.ALL)]
+        actual = {name: prefix + name for name in names}
+        configs = {actual[t]: {"cleanup.policy": "compact"} for t in contract.COMPACTED}
+        await ensure_topics(
+            self.bootstrap,
+            list(actual.values()),
+            partitions,
+            topic_configs=configs,
+            client_config=self.client_kwargs("admin"),
+        )
+        return actual
+
+
+def secured_users() -> list[str]:
+    """The SCRAM users of a secured test broker: the ACL file's principals and the intruder."""
+    return [*acl_principals(), INTRUDER]
+
+
+def acl_principals() -> list[str]:
+    from opscli.acls import principals_of
+
+    return principals_of(ACL_FILE)
+
+
+@pytest.fixture(scope="session")
+def secured_kafka(request: pytest.FixtureRequest) -> Iterator[SecuredKafka]:
+    """A secured local broker for the session (always localkafka: the only route that can start one)."""
+    config = request.config
+    _prune_stale_local_brokers()
+    broker = LocalKafka(
+        f"{_LOCAL_PREFIX}{os.getpid()}{_SECURED_SUFFIX}",
+        fresh=True,
+        remove_on_stop=True,
+        tie_to_parent=True,
+        secured=True,
+        users=secured_users(),
+    )
+    try:
+        bootstrap = broker.start()
+    except (FetchError, StartError) as exc:
+        broker.stop()
+        _unavailable(f"secured local Kafka could not start: {exc}")
+        raise
+    try:
+        _announce(config, f"kafka: secured local Apache Kafka {KAFKA_VERSION} at {bootstrap} (SASL_SSL, ACLs)")
+        yield SecuredKafka.of(broker, bootstrap)
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+async def secured_topics(secured_kafka: SecuredKafka) -> tuple[str, dict[str, str]]:
+    """A prefix unique to this test, provisioned on the secured broker: (prefix, {contract name: actual name})."""
+    prefix = f"{uuid.uuid4().hex[:10]}."
+    return prefix, await secured_kafka.provision(prefix)

@@ -20,12 +20,15 @@ pytestmark = pytest.mark.kafka
 
 
 @pytest.fixture
-def stack(kafka_bootstrap, tmp_path):
+def stack(kafka_bootstrap, secured_kafka, tmp_path):
+    prefix = f"e2e{uuid.uuid4().hex[:8]}."
+    secured_kafka.provision_now(prefix)
     stack = Stack(
         workdir=tmp_path / "stack",
         bootstrap=kafka_bootstrap,
         api_token=secrets.token_urlsafe(32),
-        topic_prefix=f"e2e{uuid.uuid4().hex[:8]}.",
+        topic_prefix=prefix,
+        kafka_env=secured_kafka.service_envs(),
         ports={name: free_port() for name in ("enrolment", "billing", "certification")},
     )
     try:

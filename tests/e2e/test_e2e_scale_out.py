@@ -21,10 +21,11 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 
 @pytest.fixture
-def replicas(kafka_bootstrap, tmp_path, new_postgres_database):
+def replicas(kafka_bootstrap, secured_kafka, tmp_path, new_postgres_database):
     databases = {name: new_postgres_database() for name in SERVICES}
     token = secrets.token_urlsafe(32)
     prefix = f"scale{uuid.uuid4().hex[:8]}."
+    secured_kafka.provision_now(prefix)
     pair = [
         Stack(
             workdir=tmp_path / f"replica-{n}",
@@ -33,6 +34,7 @@ def replicas(kafka_bootstrap, tmp_path, new_postgres_database):
             topic_prefix=prefix,
             ports={name: free_port() for name in SERVICES},
             database_urls=databases,
+            kafka_env=secured_kafka.service_envs(),
         )
         for n in (1, 2)
     ]

@@ -23,6 +23,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from opscli.kafka import admin_client, log_bounds, reader, topology
+from reliability.kafka_security import KafkaSecuritySettings, client_kwargs
 from stack import oracle
 from stack.processes import SERVICES, Stack
 from stack.scenario import EXAMS, STUDENT_ADMINISTRATION, YEAR
@@ -266,8 +267,13 @@ async def send(producer: AIOKafkaProducer, prefix: str, event: CloudEvent[Any]) 
 
 
 def new_producer(bootstrap: str, *, idempotent: bool = True) -> AIOKafkaProducer:
+    """The test's stand-in for the campus systems; it authenticates as the environment says (`harness_identity`)."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap, enable_idempotence=idempotent, acks="all", request_timeout_ms=60000
+        bootstrap_servers=bootstrap,
+        enable_idempotence=idempotent,
+        acks="all",
+        request_timeout_ms=60000,
+        **client_kwargs(KafkaSecuritySettings()),
     )
 
 

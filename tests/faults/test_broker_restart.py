@@ -2,7 +2,8 @@
 
 A dedicated named broker (not the session one) is stopped and started again with the same name, so the same
 data and port; the three service processes stay up throughout. Afterwards the platform must settle to the
-oracle's figures, and every service must still be the process that was started at the beginning.
+oracle's figures, and every service must still be the process that was started at the beginning. The broker is a
+secured one (SASL_SSL, ACLs), as in production: the services re-authenticate when they reconnect.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from tests.faults.fault_support import (
     summary,
     wait_until_quiet,
 )
+from tests.kafka_fixtures import SecuredKafka, secured_users
 
-pytestmark = pytest.mark.kafka
+pytestmark = [pytest.mark.kafka, pytest.mark.usefixtures("restart_harness_identity")]
 
 PRODUCER_REQUEST_TIMEOUT_S = 30
 """reliability.producer.create_producer: request_timeout_ms=30000, also how long a send waits for metadata."""
@@ -45,12 +47,13 @@ class Restartable:
     name: str
     bootstrap: str
     stack: Stack
+    secured: SecuredKafka
 
     def stop_broker(self) -> None:
         LocalKafka(name=self.name).stop()
 
     def start_broker(self) -> str:
-        return LocalKafka(name=self.name, tie_to_parent=True).start()
+        return LocalKafka(name=self.name, tie_to_parent=True, secured=True).start()
 
     def exited(self) -> dict[str, int | None]:
         return {
@@ -61,20 +64,31 @@ class Restartable:
 @pytest.fixture(scope="module")
 def restartable(tmp_path_factory):
     name = f"faults-restart-{os.getpid()}"
-    bootstrap = LocalKafka(name=name, fresh=True, tie_to_parent=True).start()
+    broker = LocalKafka(name=name, fresh=True, tie_to_parent=True, secured=True, users=secured_users())
+    bootstrap = broker.start()
+    secured = SecuredKafka.of(broker, bootstrap)
+    prefix = f"rst{uuid.uuid4().hex[:6]}."
+    secured.provision_now(prefix)
     stack = Stack(
         workdir=tmp_path_factory.mktemp("broker-restart"),
         bootstrap=bootstrap,
         api_token=secrets.token_urlsafe(32),
-        topic_prefix=f"rst{uuid.uuid4().hex[:6]}.",
+        topic_prefix=prefix,
         ports={service: free_port() for service in SERVICES},
+        kafka_env=secured.service_envs(),
     )
     try:
         stack.start(timeout=120)
-        yield Restartable(name, bootstrap, stack)
+        yield Restartable(name, bootstrap, stack, secured)
     finally:
         stack.stop()
         LocalKafka(name=name, remove_on_stop=True).stop()
+
+
+@pytest.fixture
+def restart_harness_identity(restartable, monkeypatch):
+    for variable, value in restartable.secured.harness_env().items():
+        monkeypatch.setenv(variable, value)
 
 
 async def _restart_broker(restartable: Restartable) -> None:

@@ -45,7 +45,7 @@ from tests.faults.fault_support import (
     wait_until_quiet,
 )
 
-pytestmark = pytest.mark.kafka
+pytestmark = [pytest.mark.kafka, pytest.mark.usefixtures("harness_identity")]
 
 
 # --- 1. duplicates and reordering across producers ------------------------------------------------------------

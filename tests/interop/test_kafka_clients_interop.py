@@ -26,6 +26,7 @@ from cloudevents.core.bindings import kafka as core_kafka
 from cloudevents.core.v1.event import CloudEvent as CoreCloudEvent
 from confluent_kafka import KafkaError, Message, Producer
 from contracts.examples import example_events, example_payloads
+from reliability.kafka_security import KafkaSecuritySettings, client_kwargs, librdkafka_config
 
 from contracts import (
     CONTENT_TYPE,
@@ -38,12 +39,19 @@ from contracts import (
     new_event,
     topics,
 )
+from tests.kafka_fixtures import SecuredKafka
 
 pytestmark = pytest.mark.kafka
 
 JAVA_SOURCE = Path(__file__).parent / "java" / "ContractProducer.java"
 EXAMPLES = example_events()
 CET = timezone(timedelta(hours=1))
+
+
+def harness() -> dict[str, Any]:
+    """The aiokafka security arguments of the test's own clients (admin, consumer): from the environment, which
+    tests/interop/conftest.py points at the secured broker's super user."""
+    return client_kwargs(KafkaSecuritySettings())
 
 
 def _unavailable(message: str) -> None:
@@ -55,7 +63,7 @@ def _unavailable(message: str) -> None:
 
 async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 3) -> None:
     """Explicitly, so partition counts are ours; the catalogue topic (and only it) is compacted, as in production."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **harness())
     await admin.start()
     try:
         new = [
@@ -84,7 +92,12 @@ async def contract_topics_for_test(bootstrap: str, partitions: int = 3) -> dict[
 
 async def consume(bootstrap: str, names: Iterable[str], count: int, timeout: float = 60.0) -> list[ConsumerRecord]:
     consumer = AIOKafkaConsumer(
-        *names, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
+        *names,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **harness(),
     )
     await consumer.start()
     records: list[ConsumerRecord] = []
@@ -100,8 +113,12 @@ async def consume(bootstrap: str, names: Iterable[str], count: int, timeout: flo
 
 
 def produce_with_librdkafka(bootstrap: str, records: list[tuple[str, KafkaRecord]], **config: Any) -> list[Message]:
-    """Blocking: produce and wait for every delivery report."""
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, **config})
+    """Blocking: produce and wait for every delivery report. SCRAM over TLS as the environment says (the harness's
+    identity) unless `config` names another principal."""
+    security = librdkafka_config(KafkaSecuritySettings())
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, **security, **config}
+    )
     delivered: list[Message] = []
     failures: list[KafkaError] = []
 
@@ -151,12 +168,20 @@ def java_producer(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     return [str(java), "-cp", f"{classes}{os.pathsep}{libs}{os.sep}*", "ContractProducer"]
 
 
-async def run_java(command: list[str], bootstrap: str, lines: list[str], workdir: Path) -> list[dict[str, Any]]:
-    """Feed tab-separated lines to the Java producer; returns what it reports per record."""
+async def run_java(
+    command: list[str], bootstrap: str, lines: list[str], workdir: Path, env: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Feed tab-separated lines to the Java producer; returns what it reports per record. It authenticates as the
+    environment says (this process's, or `env`'s KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* / KAFKA_SSL_CA_FILE)."""
     source = workdir / f"input-{uuid.uuid4().hex[:6]}.tsv"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = await asyncio.to_thread(
-        subprocess.run, [*command, bootstrap, str(source)], capture_output=True, text=True, timeout=180
+        subprocess.run,
+        [*command, bootstrap, str(source)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, **(env or {})},
     )
     assert result.returncode == 0, result.stderr[-4000:]
     reported = [line.split("\t") for line in result.stdout.splitlines() if line.count("\t") == 3]
@@ -306,7 +331,7 @@ async def test_same_key_same_partition_across_java_librdkafka_and_aiokafka(
     murmur2 = await asyncio.to_thread(produce_with_librdkafka, kafka_bootstrap, records, partitioner="murmur2_random")
     librdkafka_default = await asyncio.to_thread(produce_with_librdkafka, kafka_bootstrap, records)
 
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", **harness())
     await producer.start()
     try:
         aiokafka_partitions = {}
@@ -327,3 +352,59 @@ async def test_same_key_same_partition_across_java_librdkafka_and_aiokafka(
     consumed = await consume(kafka_bootstrap, [topic], 4 * len(keys))
     decoded_keys = [decode_event(record.value, key=record.key).subject for record in consumed]
     assert sorted(set(decoded_keys)) == keys
+
+
+# --- campus systems with their own principals ------------------------------------------------------------------------
+
+
+async def test_exam_administration_on_librdkafka_publishes_results_with_its_own_principal(
+    secured_kafka: SecuredKafka,
+) -> None:
+    # What the exam administration configures: SASL_SSL, SCRAM-SHA-512, its username/password, ssl.ca.location.
+    prefix = f"interop-{uuid.uuid4().hex[:10]}."
+    actual = await secured_kafka.provision(prefix)
+    result = EXAMPLES["CourseCompleted"].to_kafka()
+    campus = secured_kafka.librdkafka("exam-administration")
+    assert campus["security.protocol"] == "sasl_ssl" and campus["sasl.mechanism"] == "SCRAM-SHA-512"
+    (delivered,) = await asyncio.to_thread(
+        produce_with_librdkafka, secured_kafka.bootstrap, [(actual[result.topic], result)], **campus
+    )
+    (record,) = await consume(secured_kafka.bootstrap, [actual[result.topic]], 1)
+    assert decode_event(record.value, key=record.key) == decode_event(result.value, key=result.key)
+    assert record.offset == delivered.offset()
+
+
+async def test_student_administration_on_the_java_client_publishes_enrolments_with_its_own_principal(
+    secured_kafka: SecuredKafka, java_producer: list[str], tmp_path: Path
+) -> None:
+    # The Java client: security.protocol=SASL_SSL, sasl.mechanism=SCRAM-SHA-512, ScramLoginModule in
+    # sasl.jaas.config, ssl.truststore.type=PEM with the platform's CA (ContractProducer.configureSecurity).
+    prefix = f"interop-{uuid.uuid4().hex[:10]}."
+    actual = await secured_kafka.provision(prefix)
+    payloads = {payload.event_type: payload for payload in example_payloads()}
+    created = payloads["EnrolmentCreated"]
+    at = datetime(2026, 9, 1, 9, 30, 2, tzinfo=timezone(timedelta(hours=2)))
+    campus_env = secured_kafka.env("student-administration")
+    (report,) = await run_java(
+        java_producer, secured_kafka.bootstrap, [java_line(actual[created.topic], created, at)], tmp_path, campus_env
+    )
+    (record,) = await consume(secured_kafka.bootstrap, [actual[created.topic]], 1)
+    assert (record.partition, record.offset) == (report["partition"], report["offset"])
+    assert decode_event(record.value, key=record.key).data == created
+
+
+async def test_the_java_client_of_the_student_administration_cannot_write_the_catalogue(
+    secured_kafka: SecuredKafka, java_producer: list[str], tmp_path: Path
+) -> None:
+    prefix = f"interop-{uuid.uuid4().hex[:10]}."
+    actual = await secured_kafka.provision(prefix)
+    published = {payload.event_type: payload for payload in example_payloads()}["MicroCredentialPublished"]
+    at = datetime(2026, 5, 15, 12, 0, 0, tzinfo=UTC)
+    with pytest.raises(AssertionError, match="TopicAuthorizationException"):
+        await run_java(
+            java_producer,
+            secured_kafka.bootstrap,
+            [java_line(actual[published.topic], published, at)],
+            tmp_path,
+            secured_kafka.env("student-administration"),
+        )

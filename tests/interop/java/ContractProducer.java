@@ -26,6 +26,35 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 public final class ContractProducer {
   private ContractProducer() {}
 
+  /**
+   * What a campus system on the Java client sets for the platform's brokers: SASL/SCRAM-SHA-512 over TLS, trusting
+   * the platform's CA from a PEM file (no JKS, no keytool). Taken here from the same environment variables as the
+   * platform's own services (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_SSL_CA_FILE).
+   */
+  static void configureSecurity(Properties config) {
+    String protocol = System.getenv().getOrDefault("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT");
+    if (protocol.equals("PLAINTEXT")) {
+      return;
+    }
+    config.put("security.protocol", protocol);
+    if (protocol.startsWith("SASL_")) {
+      config.put("sasl.mechanism", System.getenv().getOrDefault("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"));
+      config.put(
+          "sasl.jaas.config",
+          "org.apache.kafka.common.security.scram.ScramLoginModule required username=\""
+              + System.getenv("KAFKA_SASL_USERNAME")
+              + "\" password=\""
+              + System.getenv("KAFKA_SASL_PASSWORD")
+              + "\";");
+    }
+    String ca = System.getenv("KAFKA_SSL_CA_FILE");
+    if (ca != null && protocol.endsWith("SSL")) {
+      config.put("ssl.truststore.type", "PEM");
+      config.put("ssl.truststore.location", ca);
+      config.put("ssl.endpoint.identification.algorithm", "https");
+    }
+  }
+
   public static void main(String[] args) throws Exception {
     ObjectMapper mapper = new ObjectMapper();
     Properties config = new Properties();
@@ -33,6 +62,7 @@ public final class ContractProducer {
     config.put("acks", "all");
     config.put("key.serializer", ByteArraySerializer.class.getName());
     config.put("value.serializer", ByteArraySerializer.class.getName());
+    configureSecurity(config);
     List<String> lines = Files.readAllLines(Paths.get(args[1]), StandardCharsets.UTF_8);
     try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(config)) {
       for (String line : lines) {

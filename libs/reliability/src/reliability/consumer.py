@@ -49,6 +49,7 @@ from contracts import EVENT_TYPES, CloudEvent, EventPayload, InvalidEvent, decod
 from reliability import metrics
 from reliability.database import transaction
 from reliability.dead_letter import dead_letter_headers
+from reliability.kafka_security import KafkaSecuritySettings
 from reliability.provenance import EventSources
 from reliability.subscribers import KafkaKit, Subscribers, build_broker, handler_table
 from reliability.tables import ProcessedEvent
@@ -128,6 +129,8 @@ class ConsumerSettings:
     sources: EventSources | None = None
     """The source allow-list checked before any handler runs; ServiceRuntime always sets it. None (the kit's own
     tests, benchmarks of one consumer) accepts every source."""
+    security: KafkaSecuritySettings | None = None
+    """How the consumer authenticates (`reliability.kafka_security`); None: PLAINTEXT."""
 
 
 class IdempotentConsumer:

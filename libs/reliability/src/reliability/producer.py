@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaProducer
 
+from reliability.kafka_security import KafkaSecuritySettings, client_kwargs
 
-def create_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
+
+def create_producer(
+    bootstrap_servers: str, client_id: str, security: KafkaSecuritySettings | None = None
+) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         client_id=client_id,
@@ -13,4 +17,5 @@ def create_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
         acks="all",
         linger_ms=5,
         request_timeout_ms=30000,
+        **client_kwargs(security),
     )

@@ -81,6 +81,7 @@ class ServiceRuntime:
                 topics=list(self.consumes),
                 topic_prefix=settings.topic_prefix,
                 sources=sources,
+                security=settings,
             ),
             self.engine,
             self.handlers,
@@ -110,8 +111,11 @@ class ServiceRuntime:
             self.all_topics(),
             settings.topic_partitions,
             topic_prefix=settings.topic_prefix,
+            security=settings,
         )
-        self.producer = create_producer(settings.kafka_bootstrap_servers, f"{self.service}-{settings.instance_id}")
+        self.producer = create_producer(
+            settings.kafka_bootstrap_servers, f"{self.service}-{settings.instance_id}", settings
+        )
         await self.producer.start()
         self.relay = OutboxRelay(
             self.engine,

@@ -8,12 +8,15 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from reliability.auth import StaticToken, StaticTokenError, parse_static_tokens
+from reliability.kafka_security import KafkaSecuritySettings
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(KafkaSecuritySettings):
+    # Kafka client security (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*): the fields of
+    # `KafkaSecuritySettings`, validated at start; see `reliability.kafka_security`.
     # hide_input_in_errors: a refused setting (a short API token, say) must not be echoed into the logs.
     model_config = SettingsConfigDict(env_file=None, extra="ignore", hide_input_in_errors=True)
 

@@ -48,6 +48,7 @@ from faststream.kafka.subscriber.usecase import BatchSubscriber
 from faststream.middlewares import AckPolicy
 
 from contracts import EVENT_TYPES, EventPayload
+from reliability.kafka_security import faststream_security
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer
@@ -163,6 +164,7 @@ def build_broker(consumer: IdempotentConsumer, kit: KafkaKit) -> KafkaBroker:
     broker = KafkaBroker(
         settings.bootstrap_servers,
         client_id=settings.name,
+        security=faststream_security(settings.security),
         apply_types=False,
         consumer_only=True,
         logger=_FASTSTREAM_LOG,

@@ -9,6 +9,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, for_code
 
 from contracts import topics as contract_topics
+from reliability.kafka_security import KafkaSecuritySettings, client_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +29,11 @@ async def ensure_topics(
     replication_factor: int = 1,
     attempts: int = 30,
     topic_prefix: str = "",
+    security: KafkaSecuritySettings | None = None,
 ) -> None:
     """Create the topics that do not exist yet; waits (bounded) for a broker that is still starting."""
     for attempt in range(1, attempts + 1):
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_kwargs(security))
         try:
             await admin.start()
             existing = set(await admin.list_topics())

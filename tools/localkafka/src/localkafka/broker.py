@@ -8,15 +8,17 @@ import ctypes.util
 import json
 import logging
 import os
+import secrets
 import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -24,14 +26,17 @@ from typing import Any, Self
 
 from localkafka._lock import file_lock
 from localkafka.config import (
+    ADMIN_USER,
     HOST,
     NODE_ID,
     log4j2_properties,
     random_cluster_id,
+    secured_properties,
     write_server_properties,
 )
 from localkafka.fetch import fetch
 from localkafka.paths import kafka_home, run_dir, runs_dir, validate_name
+from localkafka.tls import generate_broker_tls
 from localkafka.topics import broker_ids, run_sync
 
 log = logging.getLogger(__name__)
@@ -173,6 +178,8 @@ class LocalKafka:
         tie_to_parent: bool = False,
         start_timeout: float = 90.0,
         extra_properties: Mapping[str, str] | None = None,
+        secured: bool = False,
+        users: Iterable[str] = (),
     ) -> None:
         self.name = validate_name(name)
         self.requested_port = port
@@ -184,6 +191,10 @@ class LocalKafka:
         self.tie_to_parent = tie_to_parent
         self.start_timeout = start_timeout
         self.extra_properties = dict(extra_properties or {})
+        self.secured = secured
+        """SASL_SSL only (SCRAM-SHA-512), StandardAuthorizer, no ACL means no access; see the README."""
+        self.users = [user for user in dict.fromkeys(users) if user != ADMIN_USER]
+        """SCRAM-SHA-512 users created when the storage is formatted, each with a random password."""
         self._proc: subprocess.Popen[bytes] | None = None
         self._started_here = False
 
@@ -216,6 +227,59 @@ class LocalKafka:
     @property
     def state_file(self) -> Path:
         return self.data_dir / "state.json"
+
+    @property
+    def ca_file(self) -> Path:
+        """The throw-away CA of a secured broker: what clients trust (``ssl.ca.location``, KAFKA_SSL_CA_FILE)."""
+        return self.data_dir / "tls" / "ca.pem"
+
+    @property
+    def credentials_file(self) -> Path:
+        """{user: password} of a secured broker's SCRAM users, admin included (mode 0600)."""
+        return self.data_dir / "credentials.json"
+
+    def credentials(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.credentials_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(user): str(password) for user, password in data.items()} if isinstance(data, dict) else {}
+
+    def client_config(self, user: str = ADMIN_USER) -> dict[str, Any]:
+        """aiokafka's security arguments for `user` on this broker ({} for a plain one)."""
+        if not self.secured:
+            return {}
+        password = self.credentials().get(user)
+        if password is None:
+            raise KeyError(f"broker {self.name!r} has no SCRAM user {user!r}")
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        return {
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": user,
+            "sasl_plain_password": password,
+            "ssl_context": context,
+        }
+
+    def _prepare_security(self, formatted: bool, port: int, cport: int) -> dict[str, str]:
+        """The secured listener's files (CA, broker key, passwords: new for a new storage) and properties."""
+        credentials = self.credentials() if formatted else {}
+        if ADMIN_USER not in credentials:
+            credentials = {user: secrets.token_urlsafe(24) for user in [ADMIN_USER, *self.users]}
+            fd = os.open(self.credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as file:
+                json.dump(credentials, file, indent=2)
+        keystore = self.data_dir / "tls" / "broker-keystore.pem"
+        if not formatted or not keystore.is_file() or not self.ca_file.is_file():
+            generate_broker_tls(self.data_dir / "tls")
+        return secured_properties(
+            port=port,
+            controller_port=cport,
+            host=HOST,
+            ca_file=self.ca_file,
+            keystore_file=keystore,
+            admin_password=credentials[ADMIN_USER],
+        )
 
     def _lock_file(self) -> Path:
         return runs_dir(self.home) / ".locks" / f"{self.name}.lock"
@@ -312,12 +376,13 @@ class LocalKafka:
         formatted = (self.log_dir / "meta.properties").is_file()
         port, cport, auto_ports = self._choose_ports(formatted)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        security = self._prepare_security(formatted, port, cport) if self.secured else {}
         write_server_properties(
             self.properties_file,
             port=port,
             controller_port=cport,
             log_dir=self.log_dir,
-            extra=self.extra_properties,
+            extra={**security, **self.extra_properties},
         )
         log4j = self.data_dir / "log4j2.properties"
         log4j.write_text(log4j2_properties(self.log_file))
@@ -347,7 +412,14 @@ class LocalKafka:
             str(self.properties_file),
         ]
         bootstrap = f"{HOST}:{port}"
-        self._save_state(name=self.name, port=port, controller_port=cport, bootstrap=bootstrap, cluster_id=cluster_id)
+        self._save_state(
+            name=self.name,
+            port=port,
+            controller_port=cport,
+            bootstrap=bootstrap,
+            cluster_id=cluster_id,
+            secured=self.secured,
+        )
         started = time.monotonic()
         with open(self.console_file, "ab") as console:
             self._proc = subprocess.Popen(
@@ -388,6 +460,10 @@ class LocalKafka:
             "-c",
             str(self.properties_file),
         ]
+        if self.secured:
+            # SCRAM credentials go into the bootstrap metadata: the users exist before the first client connects.
+            for user, password in self.credentials().items():
+                cmd += ["--add-scram", f"SCRAM-SHA-512=[name={user},password={password}]"]
         result = subprocess.run(cmd, cwd=self.data_dir, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise StartError(
@@ -403,7 +479,7 @@ class LocalKafka:
                 raise StartError(f"broker {self.name!r} exited during startup")
             if _tcp_connects(host, int(port)):
                 try:
-                    if NODE_ID in run_sync(broker_ids(bootstrap)):
+                    if NODE_ID in run_sync(broker_ids(bootstrap, client_config=self.client_config())):
                         return
                     last_error = None
                 except Exception as exc:  # not ready yet: connection reset, timeouts, fenced broker

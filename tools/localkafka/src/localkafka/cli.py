@@ -35,6 +35,14 @@ def _add_broker_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fresh", action="store_true", help="delete this broker's data before starting")
     parser.add_argument("--heap", default="512m", help="JVM max heap (default: 512m)")
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for readiness")
+    parser.add_argument(
+        "--secured",
+        action="store_true",
+        help="SASL_SSL (SCRAM-SHA-512) only, StandardAuthorizer, no ACL = no access; CA and passwords in the run dir",
+    )
+    parser.add_argument(
+        "--user", action="append", default=[], metavar="NAME", help="a SCRAM user to create with --secured (repeat)"
+    )
 
 
 def _broker(args: argparse.Namespace, *, tie_to_parent: bool = False) -> LocalKafka:
@@ -46,7 +54,14 @@ def _broker(args: argparse.Namespace, *, tie_to_parent: bool = False) -> LocalKa
         fresh=args.fresh,
         start_timeout=args.timeout,
         tie_to_parent=tie_to_parent,
+        secured=args.secured,
+        users=args.user,
     )
+
+
+def _secured_note(broker: LocalKafka) -> None:
+    if broker.secured:
+        _err(f"secured: CA {broker.ca_file}, SCRAM-SHA-512 passwords in {broker.credentials_file}")
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -65,6 +80,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     started = time.monotonic()
     bootstrap = broker.start()
     _err(f"broker {args.name!r} ready in {time.monotonic() - started:.1f}s (pid {broker.pid}, logs {broker.log_file})")
+    _secured_note(broker)
     print(bootstrap, flush=True)
     return 0
 
@@ -126,7 +142,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         bootstrap = broker.start()
         if args.topics:
-            run_sync(ensure_topics(bootstrap, args.topics, args.partitions))
+            run_sync(ensure_topics(bootstrap, args.topics, args.partitions, client_config=broker.client_config()))
+        _secured_note(broker)
         _err(f"broker {args.name!r} running at {bootstrap}; logs in {broker.log_file}; Ctrl-C to stop")
         print(bootstrap, flush=True)
         code = broker.wait()

@@ -20,9 +20,15 @@ _TOPIC_ALREADY_EXISTS = TopicAlreadyExistsError.errno
 
 
 @contextlib.asynccontextmanager
-async def admin_client(bootstrap: str, *, request_timeout_ms: int = 10_000) -> AsyncIterator[AIOKafkaAdminClient]:
+async def admin_client(
+    bootstrap: str, *, request_timeout_ms: int = 10_000, client_config: Mapping[str, Any] | None = None
+) -> AsyncIterator[AIOKafkaAdminClient]:
+    """`client_config`: aiokafka security arguments (`LocalKafka.client_config`) for a secured broker."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, client_id="localkafka-admin", request_timeout_ms=request_timeout_ms
+        bootstrap_servers=bootstrap,
+        client_id="localkafka-admin",
+        request_timeout_ms=request_timeout_ms,
+        **dict(client_config or {}),
     )
     try:
         await admin.start()
@@ -31,9 +37,11 @@ async def admin_client(bootstrap: str, *, request_timeout_ms: int = 10_000) -> A
         await admin.close()
 
 
-async def broker_ids(bootstrap: str, *, request_timeout_ms: int = 3_000) -> list[int]:
+async def broker_ids(
+    bootstrap: str, *, request_timeout_ms: int = 3_000, client_config: Mapping[str, Any] | None = None
+) -> list[int]:
     """Ids of the brokers the cluster reports; an unfenced (usable) broker shows up here."""
-    async with admin_client(bootstrap, request_timeout_ms=request_timeout_ms) as admin:
+    async with admin_client(bootstrap, request_timeout_ms=request_timeout_ms, client_config=client_config) as admin:
         cluster = await admin.describe_cluster()
     return [int(b["node_id"]) for b in cluster.get("brokers", [])]
 
@@ -47,6 +55,7 @@ async def ensure_topics(
     topic_configs: Mapping[str, Mapping[str, str]] | None = None,
     # Services call this at start-up; a built-in bound keeps a missing broker from hanging them forever.
     timeout: float = 30.0,  # noqa: ASYNC109
+    client_config: Mapping[str, Any] | None = None,
 ) -> None:
     """Create the missing topics and wait until every partition of every topic has a leader.
 
@@ -58,7 +67,7 @@ async def ensure_topics(
     if not wanted:
         return
     async with asyncio.timeout(timeout):
-        async with admin_client(bootstrap) as admin:
+        async with admin_client(bootstrap, client_config=client_config) as admin:
             existing = set(await admin.list_topics())
             missing = [t for t in wanted if t not in existing]
             if missing:

@@ -8,11 +8,13 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from aiokafka.errors import KafkaConnectionError, KafkaError
+from pydantic import ValidationError
 
-from opscli import dlq, groups, samples, topicscmd
+from opscli import acls, dlq, groups, kafka, samples, topicscmd
 from opscli.kafka import CommandError, Refused
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"  # the services' default too (reliability.settings)
@@ -159,6 +161,22 @@ def build_parser() -> argparse.ArgumentParser:
     topics_list.add_argument("--all", action="store_true", help="also other topics under the prefix")
     topics_list.set_defaults(handler="topics list")
 
+    acls_parser = commands.add_parser("acls", help="Kafka ACLs from deploy/kafka-acls.yaml")
+    acls_commands = acls_parser.add_subparsers(dest="acls_command", required=True, metavar="COMMAND")
+    apply = command(
+        acls_commands,
+        "apply",
+        "add the ACLs of an ACL file that the cluster lacks (idempotent; removes nothing)",
+        "Add every ACL the file grants that the cluster lacks, print them, and create the contract topics and\n"
+        "their DLQs (as `topics create`). Topic and group names take --topic-prefix. Run it as a super user\n"
+        "(KAFKA_SASL_USERNAME of a principal allowed to alter ACLs and create topics).",
+    )
+    apply.add_argument("file", type=Path, help="the ACL file, e.g. deploy/kafka-acls.yaml")
+    apply.add_argument("--no-create-topics", action="store_true", help="only the ACLs; leave topics alone")
+    apply.add_argument("--partitions", type=int, default=3, help="partitions of topics created (default 3)")
+    apply.add_argument("--dry-run", action="store_true", help="print the ACLs that would be created; change nothing")
+    apply.set_defaults(handler="acls apply")
+
     reset = command(commands, "replay-topic", "rewind a stopped consumer group to the earliest offsets", RESET_HELP)
     reset.add_argument("--group", required=True, help="the consumer group (a service's group is its name)")
     reset.add_argument("--to-earliest", action="store_true", required=True, help="rewind to the earliest offsets")
@@ -202,6 +220,11 @@ async def run(args: argparse.Namespace, out: TextIO) -> int:
         return await samples.publish_command(
             bootstrap, prefix, args.type, args.enrolment_id, args.set, args.dry_run, out
         )
+    if handler == "acls apply":
+        code = await acls.apply_command(bootstrap, prefix, args.file, kafka.security(), args.dry_run, out)
+        if args.no_create_topics or args.dry_run:
+            return code
+        return await topicscmd.create_command(bootstrap, prefix, args.partitions, 1, out)
     if handler == "topics create":
         if args.partitions < 1 or args.replication_factor < 1:
             raise CommandError("--partitions and --replication-factor must be 1 or more")
@@ -229,6 +252,12 @@ async def amain(argv: Sequence[str] | None = None, out: TextIO | None = None) ->
         # The clients log every failed connection attempt; the operator gets one error line instead.
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     stream = out or sys.stdout
+    try:
+        kafka.security()
+    except ValidationError as error:  # e.g. SASL without a username: say which variable, before connecting
+        problems = "; ".join(str(item["msg"]).removeprefix("Value error, ") for item in error.errors())
+        print(f"error: Kafka security settings: {problems}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return await run(args, stream)
     except BrokenPipeError:

@@ -10,11 +10,18 @@ from contextlib import asynccontextmanager
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord, TopicPartition
+from reliability.kafka_security import KafkaSecuritySettings, client_kwargs
 from reliability.producer import create_producer
 
 CLIENT_ID = "opscli"
 READ_IDLE_TIMEOUT_S = 30.0
 """Give up a bounded read when no partition has advanced for this long (a broker that stopped answering)."""
+
+
+def security() -> KafkaSecuritySettings:
+    """The operator's Kafka credentials, from the same KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* / KAFKA_SSL_* variables
+    as the services (`reliability.kafka_security`)."""
+    return KafkaSecuritySettings()
 
 
 class CommandError(Exception):
@@ -27,7 +34,7 @@ class Refused(CommandError):
 
 @asynccontextmanager
 async def admin_client(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=CLIENT_ID)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=CLIENT_ID, **client_kwargs(security()))
     await admin.start()
     try:
         yield admin
@@ -48,6 +55,7 @@ async def reader(bootstrap: str, group_id: str | None = None) -> AsyncIterator[A
         # Show what is in the log, including records of transactions not yet committed: an operator
         # looking at a DLQ wants everything.
         isolation_level="read_uncommitted",
+        **client_kwargs(security()),
     )
     await consumer.start()
     # Let the consumer's background task begin: aiokafka 0.14 raises CancelledError from stop() when a
@@ -62,7 +70,7 @@ async def reader(bootstrap: str, group_id: str | None = None) -> AsyncIterator[A
 @asynccontextmanager
 async def producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
     # The kit's producer: idempotent and acks=all, like the services, so a retried send is not written twice.
-    client = create_producer(bootstrap, CLIENT_ID)
+    client = create_producer(bootstrap, CLIENT_ID, security())
     await client.start()
     try:
         yield client

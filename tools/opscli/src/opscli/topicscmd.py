@@ -10,7 +10,7 @@ from aiokafka.errors import TopicAlreadyExistsError, for_code
 from reliability.topics import ensure_topics
 
 from contracts import topics as contract
-from opscli.kafka import CommandError, admin_client, topology, wait_for_topics
+from opscli.kafka import CommandError, admin_client, security, topology, wait_for_topics
 from opscli.output import table
 
 
@@ -39,7 +39,9 @@ async def create_command(bootstrap: str, prefix: str, partitions: int, replicati
                 if item["error_code"] and item["error_code"] != TopicAlreadyExistsError.errno:
                     error = for_code(item["error_code"])
                     raise CommandError(f"creating {item['topic']}: {error.__name__} {item.get('error_message') or ''}")
-    await ensure_topics(bootstrap, list(wanted), partitions, replication_factor=replication_factor, attempts=3)
+    await ensure_topics(
+        bootstrap, list(wanted), partitions, replication_factor=replication_factor, attempts=3, security=security()
+    )
     # Return only once the next command (dlq list, a service start) will see them.
     await wait_for_topics(bootstrap, wanted)
     table(

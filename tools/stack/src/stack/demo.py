@@ -1,6 +1,7 @@
 """`./dev run`: the whole platform on this machine, and a demo a newcomer can read.
 
-Starts a local Apache Kafka and the three services (SQLite, fresh each run), plays the scenario in
+Starts a local Apache Kafka (secured: SASL_SSL with SCRAM-SHA-512, ACLs from deploy/kafka-acls.yaml applied by
+`mc-ops acls apply`, each service as its own principal) and the three services (SQLite, fresh each run), plays the scenario in
 `stack.scenario`, prints invoices, reimbursements per semester and credentials, writes one PDF certificate,
 then keeps everything running for you to explore until Ctrl-C, which stops it all cleanly.
 """
@@ -9,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
 import shutil
 import signal
+import subprocess
 import sys
 from datetime import datetime
 from decimal import Decimal
@@ -23,7 +26,7 @@ from localkafka import LocalKafka
 
 from contracts import topics
 from stack import oracle, scenario
-from stack.processes import Stack
+from stack.processes import SERVICES, Stack
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -170,6 +173,38 @@ def _write(target: Path, content: bytes) -> Path:
     return target
 
 
+CAMPUS = ("student-administration", "exam-administration", "operator")
+ACL_FILE = ROOT / "deploy" / "kafka-acls.yaml"
+
+
+def _kafka_env(kafka: LocalKafka, principal: str) -> dict[str, str]:
+    return {
+        "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "KAFKA_SASL_USERNAME": principal,
+        "KAFKA_SASL_PASSWORD": kafka.credentials()[principal],
+        "KAFKA_SSL_CA_FILE": str(kafka.ca_file),
+    }
+
+
+def provision(kafka: LocalKafka, bootstrap: str) -> None:
+    """As an operator provisions a cluster: `mc-ops acls apply` as the super user (ACLs, then the topics). The demo
+    itself then plays the campus systems and reads the outputs as that super user; the services never see it."""
+    admin = _kafka_env(kafka, "admin")
+    made = subprocess.run(
+        [sys.executable, "-m", "opscli", "--bootstrap", bootstrap, "acls", "apply", str(ACL_FILE)],
+        env={**os.environ, **admin},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if made.returncode != 0:
+        raise RuntimeError(f"provisioning Kafka failed: {made.stderr[-2000:]}")
+    line(f"  Kafka {bootstrap}: SASL_SSL (SCRAM-SHA-512), ACLs of {ACL_FILE.relative_to(ROOT)} applied")
+    line(f"  CA {kafka.ca_file}; passwords of this run in {kafka.credentials_file}")
+    os.environ.update(admin)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./dev run", description=__doc__)
     parser.add_argument("--no-wait", action="store_true", help="stop after the demo instead of waiting for Ctrl-C")
@@ -178,9 +213,17 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(workdir, ignore_errors=True)
     token = secrets.token_urlsafe(32)
     line("Starting Apache Kafka (local, KRaft) ...")
-    kafka = LocalKafka(name="demo", fresh=True, remove_on_stop=True, tie_to_parent=True)
+    kafka = LocalKafka(
+        name="demo", fresh=True, remove_on_stop=True, tie_to_parent=True, secured=True, users=[*SERVICES, *CAMPUS]
+    )
     bootstrap = kafka.start()
-    stack = Stack(workdir=workdir, bootstrap=bootstrap, api_token=token)
+    provision(kafka, bootstrap)
+    stack = Stack(
+        workdir=workdir,
+        bootstrap=bootstrap,
+        api_token=token,
+        kafka_env={name: _kafka_env(kafka, name) for name in SERVICES},
+    )
     interrupted = False
 
     def on_signal(_signum: int, _frame: object) -> None:

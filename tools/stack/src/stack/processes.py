@@ -125,6 +125,9 @@ class Stack:
     ports: dict[str, int] = field(default_factory=dict)
     database_urls: dict[str, str] = field(default_factory=dict)
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    kafka_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per service, its Kafka client security (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_CA_FILE): each
+    service connects as its own principal. Missing: PLAINTEXT (the KAFKA_* of this process are never passed on)."""
     services: dict[str, ServiceProcess] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -155,6 +158,7 @@ class Stack:
             # A signing key and salt of this run only, made the way an operator makes them; never written to disk.
             env["CREDENTIAL_SIGNING_KEY"] = self._signing_key()
             env["IDENTITY_SALT"] = secrets.token_hex(16)
+        env.update(self.kafka_env.get(name, {}))
         env.update(self.extra_env.get(name, {}))
         return env
 

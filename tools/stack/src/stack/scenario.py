@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from reliability.kafka_security import KafkaSecuritySettings, client_kwargs
 
 from contracts import (
     Course,
@@ -156,6 +157,12 @@ def has_credential_metadata(entry: dict[str, Any]) -> bool:
     return not entry.get("missing_credential_metadata")
 
 
+def harness_security() -> dict[str, Any]:
+    """The scenario's own Kafka clients (it plays the exam administration and reads the outputs) authenticate as
+    this process's KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* / KAFKA_SSL_* say (`reliability.kafka_security`)."""
+    return client_kwargs(KafkaSecuritySettings())
+
+
 async def run_scenario(
     urls: dict[str, str], token: str, bootstrap: str, topic_prefix: str = "", say: Any = print
 ) -> Outcome:
@@ -165,7 +172,9 @@ async def run_scenario(
         listing = (await http.get(f"{urls['enrolment']}/microcredentials", params={"academic_year": YEAR})).json()
         entries = listing["microcredentials"] if isinstance(listing, dict) else listing
         outcome.catalogue = {entry["id"]: entry for entry in entries}
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", **harness_security()
+        )
         await producer.start()
         try:
             for student in STUDENTS:
@@ -316,7 +325,11 @@ def _passes_every_course(student: Enrolling, course_count: int) -> bool:
 async def read_topic(bootstrap: str, topic: str, settle_ms: int = 1500) -> list[dict[str, Any]]:
     """Every CloudEvent on `topic`, from the beginning to the current end."""
     reader = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **harness_security(),
     )
     await reader.start()
     events: list[dict[str, Any]] = []

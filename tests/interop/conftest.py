@@ -1,0 +1,20 @@
+"""The Kafka interop tests run on the secured broker: every client authenticates with SCRAM-SHA-512 over TLS."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.kafka_fixtures import SecuredKafka
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(secured_kafka: SecuredKafka) -> str:
+    """Here the session's *secured* broker: every Kafka test of this directory runs with authentication and ACLs."""
+    return secured_kafka.bootstrap
+
+
+@pytest.fixture(autouse=True)
+def harness_identity(secured_kafka: SecuredKafka, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test's own Kafka clients (admin, consumers, librdkafka and Java producers) authenticate through the environment."""
+    for name, value in secured_kafka.harness_env().items():
+        monkeypatch.setenv(name, value)
