@@ -14,6 +14,7 @@ from certification.config import CertificationSettings
 from contracts import CloudEvent, new_event, topics
 from tests.certification.broker.test_certification_flow import publish, read
 from tests.certification.certification_support import (
+    API_TOKENS,
     BASE_URL,
     HERITAGE_TITLE,
     TOKEN,
@@ -43,7 +44,7 @@ async def test_forgeries_get_no_credential_and_the_genuine_enrolment_still_does(
         kafka_bootstrap_servers=kafka_bootstrap,
         database_url=f"sqlite:///{tmp_path}/certification.db",
         topic_prefix=prefix,
-        api_tokens=[TOKEN],
+        api_tokens=API_TOKENS,
         public_base_url=BASE_URL,
         signing_key_id=issuer.key.key_id,
     )
