@@ -16,7 +16,7 @@ from sqlalchemy import Table, bindparam, delete, select, tuple_, update
 from sqlmodel import Session, col
 
 from billing import domain
-from billing.store.rows import Row, billed_enrolment_of, course_rows, courses_of, resolution_of
+from billing.store.rows import Row, Waiting, billed_enrolment_of, course_rows, courses_of, resolution_of
 from billing.store.tables import CatalogueEntryRow, WaitingEnrolmentRow
 
 CATALOGUE_ENTRY: Table = CatalogueEntryRow.__table__  # type: ignore[attr-defined]
@@ -37,10 +37,8 @@ class CatalogueUnit:
         """Catalogue key -> the current entry and its event time, stored or put in this unit."""
         self._stored_catalogue_keys: set[str] = set()
         self._replaced_catalogue_keys: set[str] = set()
-        self._waiting_enrolments: dict[str, list[tuple[domain.WaitingEnrolment, Row]]] = {}
-        """Catalogue key -> enrolments waiting for that entry, in arrival order, with their rows."""
-        self._taken_enrolments: dict[domain.WaitingEnrolment, Row] = {}
-        self._resolved_enrolments: list[Row] = []
+        self._waiting_enrolments: Waiting[domain.WaitingEnrolment] = Waiting()
+        """Enrolments waiting for their catalogue entry, under its key."""
 
     def load_catalogue(self, keys: Iterable[str], *, shared: bool) -> None:
         """Lock these catalogue keys (`shared` to read them, exclusive to change them), then read their entries.
@@ -76,7 +74,7 @@ class CatalogueUnit:
         for row in self.session.execute(statement):
             stored = dict(row._mapping)
             enrolment = _waiting_enrolment(stored)
-            self._waiting_enrolments.setdefault(enrolment.catalogue_key, []).append((enrolment, stored))
+            self._waiting_enrolments.keep(enrolment.catalogue_key, enrolment, stored)
             ids.append(row.enrolment_id)
         return ids
 
@@ -136,20 +134,15 @@ class CatalogueUnit:
             status_reason=None,
             resolved_at=None,
         )
-        self._waiting_enrolments.setdefault(waiting.catalogue_key, []).append((waiting, row))
+        self._waiting_enrolments.keep(waiting.catalogue_key, waiting, row)
 
     def take_waiting_enrolments(self, key: str) -> list[domain.WaitingEnrolment]:
         """The enrolments waiting for this catalogue entry, in arrival order; each must then be resolved."""
-        taken = self._waiting_enrolments.pop(key, [])
-        self._taken_enrolments.update(taken)
-        return [waiting for waiting, _ in taken]
+        return self._waiting_enrolments.take(key)
 
     def resolve_enrolment(self, waiting: domain.WaitingEnrolment, status: str, reason: str | None = None) -> None:
         """Record what became of a waiting enrolment when its catalogue entry arrived."""
-        row = self._taken_enrolments.pop(waiting)
-        row.update(status=status, status_reason=_fits(reason), resolved_at=datetime.now(UTC))
-        if "id" in row:  # stored by an earlier unit; one from this unit is inserted as it ends up
-            self._resolved_enrolments.append(row)
+        self._waiting_enrolments.resolve(waiting, status, _fits(reason))
 
     def save_catalogue(self) -> None:
         """Before the INSERTs: delete the stored entries this unit replaces (their new rows are inserted)."""
@@ -162,8 +155,9 @@ class CatalogueUnit:
 
     def save_resolved_enrolments(self) -> None:
         """After the INSERTs: update the waiting enrolments stored by earlier units that this unit resolved."""
-        if self._resolved_enrolments:
-            self.session.execute(_RESOLVE_ENROLMENT, [resolution_of(row) for row in self._resolved_enrolments])
+        if self._waiting_enrolments.resolved:
+            resolutions = [resolution_of(row) for row in self._waiting_enrolments.resolved]
+            self.session.execute(_RESOLVE_ENROLMENT, resolutions)
 
     # --- queries of operators and tests ---------------------------------------------------------------------
 

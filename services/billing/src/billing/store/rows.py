@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from billing import domain
 
 Row = dict[str, Any]
+Item = TypeVar("Item", bound=Hashable)
+
+
+class Waiting(Generic[Item]):
+    """What waits for something still to arrive, as one unit of work sees it: kept under the key it waits for (in
+    arrival order, with its row), taken when that arrives, then resolved. Cancellations wait for their enrolment,
+    enrolments for their catalogue entry."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, list[tuple[Item, Row]]] = {}
+        self._taken: dict[Item, Row] = {}
+        self.resolved: list[Row] = []
+        """Stored rows this unit resolved: updated, not inserted."""
+
+    def keep(self, key: str, item: Item, row: Row) -> None:
+        self._by_key.setdefault(key, []).append((item, row))
+
+    def take(self, key: str) -> list[Item]:
+        taken = self._by_key.pop(key, [])
+        self._taken.update(taken)
+        return [item for item, _ in taken]
+
+    def resolve(self, item: Item, status: str, reason: str | None) -> None:
+        row = self._taken.pop(item)
+        row.update(status=status, status_reason=reason, resolved_at=datetime.now(UTC))
+        if "id" in row:  # stored by an earlier unit; one from this unit is inserted as it ends up
+            self.resolved.append(row)
 
 
 def course_rows(courses: Iterable[domain.Course]) -> list[Row]:

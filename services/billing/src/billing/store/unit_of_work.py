@@ -23,7 +23,14 @@ from sqlmodel import Session, col
 
 from billing import domain
 from billing.store.catalogue import CatalogueUnit
-from billing.store.rows import Row, billed_enrolment_of, course_rows, resolution_of, waiting_cancellation_of
+from billing.store.rows import (
+    Row,
+    Waiting,
+    billed_enrolment_of,
+    course_rows,
+    resolution_of,
+    waiting_cancellation_of,
+)
 from billing.store.tables import (
     TABLES,
     EnrolmentRow,
@@ -57,13 +64,10 @@ class Store(UnitOfWorkStore, CatalogueUnit):
         self._enrolments: dict[str, domain.BilledEnrolment] = {}
         self._first_cancellations: dict[str, str] = {}
         """Enrolment id -> id of the cancellation its reimbursement was computed from."""
-        self._waiting: dict[str, list[tuple[domain.WaitingCancellation, Row]]] = {}
-        """Enrolment id -> cancellations waiting for that enrolment, in arrival order, with their rows."""
-        self._taken: dict[domain.WaitingCancellation, Row] = {}
+        self._waiting: Waiting[domain.WaitingCancellation] = Waiting()
+        """Cancellations waiting for their enrolment, under its id."""
         self._init_catalogue()
         self._new_rows: dict[Table, list[Row]] = {table: [] for table in TABLES}
-        self._resolved: list[Row] = []
-        """Stored waiting cancellations this unit resolved: updated, not inserted."""
         self._outbox: list[Row] = []
 
     # --- the batch: read once -------------------------------------------------------------------------------
@@ -87,7 +91,7 @@ class Store(UnitOfWorkStore, CatalogueUnit):
         )
         for row in self.session.execute(waiting):
             stored = dict(row._mapping)
-            self._waiting.setdefault(row.enrolment_id, []).append((waiting_cancellation_of(stored), stored))
+            self._waiting.keep(row.enrolment_id, waiting_cancellation_of(stored), stored)
 
     def billed_enrolment(self, enrolment_id: str) -> domain.BilledEnrolment | None:
         """The invoiced enrolment, stored or added in this unit."""
@@ -182,20 +186,15 @@ class Store(UnitOfWorkStore, CatalogueUnit):
             status_reason=None,
             resolved_at=None,
         )
-        self._waiting.setdefault(cancellation.enrolment_id, []).append((cancellation, row))
+        self._waiting.keep(cancellation.enrolment_id, cancellation, row)
 
     def take_waiting_cancellations(self, enrolment_id: str) -> list[domain.WaitingCancellation]:
         """The cancellations waiting for this enrolment, in arrival order; each must then be resolved."""
-        taken = self._waiting.pop(enrolment_id, [])
-        self._taken.update(taken)
-        return [cancellation for cancellation, _ in taken]
+        return self._waiting.take(enrolment_id)
 
     def resolve(self, cancellation: domain.WaitingCancellation, status: str, reason: str | None = None) -> None:
         """Record what became of a waiting cancellation when its enrolment arrived."""
-        row = self._taken.pop(cancellation)
-        row.update(status=status, status_reason=reason, resolved_at=datetime.now(UTC))
-        if "id" in row:  # stored by an earlier unit; one from this unit is inserted as it ends up
-            self._resolved.append(row)
+        self._waiting.resolve(cancellation, status, reason)
 
     def publish(self, event: CloudEvent[Any]) -> None:
         """Queue the event in the outbox (built now, so the row carries the current trace span's context)."""
@@ -213,8 +212,8 @@ class Store(UnitOfWorkStore, CatalogueUnit):
         for table, rows in self._new_rows.items():
             if rows:
                 self.session.execute(insert(table), rows)
-        if self._resolved:
-            self.session.execute(_RESOLVE, [resolution_of(row) for row in self._resolved])
+        if self._waiting.resolved:
+            self.session.execute(_RESOLVE, [resolution_of(row) for row in self._waiting.resolved])
         self.save_resolved_enrolments()
         add_rows_to_outbox(self.session, self._outbox)
 
