@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.kafka_fixtures import SecuredKafka
@@ -18,3 +20,10 @@ def harness_identity(secured_kafka: SecuredKafka, monkeypatch: pytest.MonkeyPatc
     """The test's own Kafka clients (scenario, readers) authenticate through the environment, as mc-ops does."""
     for name, value in secured_kafka.harness_env().items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def campus(secured_kafka: SecuredKafka) -> dict[str, dict[str, Any]]:
+    """The campus systems' own principals: the scenario publishes enrolments as the student administration and
+    results as the exam administration, so the ACLs of deploy/kafka-acls.yaml are what lets them through."""
+    return {system: secured_kafka.client_kwargs(system) for system in ("student-administration", "exam-administration")}

@@ -43,10 +43,10 @@ def amounts(lines, key="amount"):
     return {line["semester"]: Decimal(line[key]) for line in lines}
 
 
-async def test_the_demo_scenario_produces_exactly_the_figures_the_policy_prescribes(stack, kafka_bootstrap):
+async def test_the_demo_scenario_produces_exactly_the_figures_the_policy_prescribes(stack, kafka_bootstrap, campus):
     urls = {name: stack[name].base_url for name in ("enrolment", "billing", "certification")}
     outcome = await scenario.run_scenario(
-        urls, stack.api_token, kafka_bootstrap, stack.topic_prefix, say=lambda _: None
+        urls, stack.api_token, kafka_bootstrap, stack.topic_prefix, say=lambda _: None, campus=campus
     )
     results = await collect(stack, stack.api_token, outcome, kafka_bootstrap, stack.topic_prefix)
 

@@ -55,7 +55,7 @@ def replicas(kafka_bootstrap, secured_kafka, tmp_path, new_postgres_database):
             stack.stop()
 
 
-async def test_two_replicas_of_each_service_give_the_figures_of_one(replicas, kafka_bootstrap):
+async def test_two_replicas_of_each_service_give_the_figures_of_one(replicas, kafka_bootstrap, campus):
     first, second = replicas
     urls = {
         "enrolment": second["enrolment"].base_url,
@@ -63,7 +63,7 @@ async def test_two_replicas_of_each_service_give_the_figures_of_one(replicas, ka
         "certification": first["certification"].base_url,
     }
     outcome = await scenario.run_scenario(
-        urls, first.api_token, kafka_bootstrap, first.topic_prefix, say=lambda _: None
+        urls, first.api_token, kafka_bootstrap, first.topic_prefix, say=lambda _: None, campus=campus
     )
     results = await collect(first, first.api_token, outcome, kafka_bootstrap, first.topic_prefix)
 

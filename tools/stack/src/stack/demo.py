@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 from localkafka import LocalKafka
+from reliability.kafka_security import KafkaSecuritySettings, client_kwargs
 
 from contracts import topics
 from stack import oracle, scenario
@@ -151,10 +152,12 @@ def show(outcome: scenario.Outcome, results: dict[str, Any]) -> None:
         line(f"\nHeld, not issued half-empty (the catalogue lacks credential metadata): {len(held_items)}")
 
 
-async def play(stack: Stack, token: str, bootstrap: str, prefix: str, output: Path) -> None:
+async def play(
+    stack: Stack, token: str, bootstrap: str, prefix: str, output: Path, campus: dict[str, dict[str, Any]]
+) -> None:
     urls = {name: stack[name].base_url for name in ("enrolment", "billing", "certification")}
-    line("\nPlaying the 2026-2027 academic year:")
-    outcome = await scenario.run_scenario(urls, token, bootstrap, prefix, say=line)
+    line("\nPlaying the 2026-2027 academic year (each campus system publishes as its own Kafka principal):")
+    outcome = await scenario.run_scenario(urls, token, bootstrap, prefix, say=line, campus=campus)
     results = await collect(stack, token, outcome, bootstrap, prefix)
     show(outcome, results)
     if results["issued"]:
@@ -185,6 +188,18 @@ def _kafka_env(kafka: LocalKafka, principal: str) -> dict[str, str]:
         "KAFKA_SASL_PASSWORD": kafka.credentials()[principal],
         "KAFKA_SSL_CA_FILE": str(kafka.ca_file),
     }
+
+
+def _client_kwargs(kafka: LocalKafka, principal: str) -> dict[str, Any]:
+    """aiokafka's arguments for a campus system's own principal: what the demo publishes as."""
+    settings = KafkaSecuritySettings(
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username=principal,
+        kafka_sasl_password=kafka.credentials()[principal],
+        kafka_ssl_ca_file=kafka.ca_file,
+    )
+    return client_kwargs(settings)
 
 
 def provision(kafka: LocalKafka, bootstrap: str) -> None:
@@ -237,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.start()
         for name in ("enrolment", "billing", "certification"):
             line(f"  {name:<14} {stack[name].base_url}   (OpenAPI: {stack[name].base_url}/docs)")
-        asyncio.run(play(stack, token, bootstrap, "", ROOT / "demo-output"))
+        campus = {system: _client_kwargs(kafka, system) for system in CAMPUS}
+        asyncio.run(play(stack, token, bootstrap, "", ROOT / "demo-output", campus))
         if not args.no_wait:
             line(f"\nEverything keeps running. API token for this run: {token}")
             line(f"Logs: {workdir}/*.log — press Ctrl-C to stop.")

@@ -8,7 +8,9 @@ publishes course results, a failed exam and its re-sit included. The e2e tests r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -164,25 +166,31 @@ def harness_security() -> dict[str, Any]:
 
 
 async def run_scenario(
-    urls: dict[str, str], token: str, bootstrap: str, topic_prefix: str = "", say: Any = print
+    urls: dict[str, str],
+    token: str,
+    bootstrap: str,
+    topic_prefix: str = "",
+    say: Any = print,
+    campus: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Outcome:
+    """Play the year. `campus`: aiokafka security arguments of the student and exam administrations' own Kafka
+    principals, so each publishes only what its ACLs allow; without it both publish as the harness."""
     outcome = Outcome()
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(timeout=30, headers=headers) as http:
         listing = (await http.get(f"{urls['enrolment']}/microcredentials", params={"academic_year": YEAR})).json()
         entries = listing["microcredentials"] if isinstance(listing, dict) else listing
         outcome.catalogue = {entry["id"]: entry for entry in entries}
-        producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", **harness_security()
-        )
-        await producer.start()
-        try:
+        async with (
+            _producer(bootstrap, campus, "student-administration") as registry,
+            _producer(bootstrap, campus, "exam-administration") as exams,
+        ):
             for student in STUDENTS:
                 entry = outcome.catalogue[student.microcredential_id]
                 if student.via == "http":
                     await _enrol_over_http(http, urls["enrolment"], student, outcome)
                 else:
-                    await _publish_from_student_administration(producer, topic_prefix, student, entry, outcome)
+                    await _publish_from_student_administration(registry, topic_prefix, student, entry, outcome)
                 _expect(student, entry, outcome)
                 if student.cancelled_at == "now":
                     outcome.expected_reimbursements[student.key] = expected_http_cancellation(outcome, student.key)
@@ -193,11 +201,22 @@ async def run_scenario(
             # Exams come months after the cancellations: results are published once certification knows every
             # enrolment's state, as in real life, so a cancelled student's later passes find it cancelled.
             await _wait_until_certification_knows_enrolments(http, urls["certification"], outcome)
-            await _publish_results(producer, topic_prefix, outcome)
+            await _publish_results(exams, topic_prefix, outcome)
             say(f"  {sum(len(s.results) for s in STUDENTS)} course results published by the exam administration")
-        finally:
-            await producer.stop()
     return outcome
+
+
+@contextlib.asynccontextmanager
+async def _producer(
+    bootstrap: str, campus: Mapping[str, Mapping[str, Any]] | None, system: str
+) -> AsyncIterator[AIOKafkaProducer]:
+    security = dict(campus[system]) if campus is not None else harness_security()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", **security)
+    await producer.start()
+    try:
+        yield producer
+    finally:
+        await producer.stop()
 
 
 async def _enrol_over_http(http: httpx.AsyncClient, base: str, student: Enrolling, outcome: Outcome) -> None:
