@@ -14,6 +14,7 @@ import sys
 
 from reliability.consumer import ConsumerSettings, IdempotentConsumer, RetryPolicy
 from reliability.producer import create_producer
+from sqlalchemy.engine import Engine
 
 from contracts import topics
 from tests.kit.kit_support import applied_counts, make_engine, record_cancellation
@@ -61,7 +62,7 @@ async def main() -> int:
     task = asyncio.create_task(consumer.run())
     try:
         async with asyncio.timeout(60):
-            while len(applied_counts(engine)) < args.expected:
+            while not await caught_up(consumer, engine, args.expected):
                 if task.done():
                     task.result()
                 await asyncio.sleep(0.05)
@@ -70,6 +71,23 @@ async def main() -> int:
         await asyncio.wait_for(task, 15)
         await producer.stop()
     return 0
+
+
+async def caught_up(consumer: IdempotentConsumer, engine: Engine, expected: int) -> bool:
+    """Every event applied *and* every partition's offsets committed to its end. Applied alone is not enough: a
+    partition whose events were applied before a crash is redelivered and only skipped, and its commit may still
+    be to come when the last new event is applied elsewhere."""
+    if len(applied_counts(engine)) < expected or not consumer.consumers:
+        return False
+    kafka = consumer.consumers[0]
+    partitions = list(kafka.assignment())
+    if not partitions:
+        return False
+    ends = await kafka.end_offsets(partitions)
+    for partition in partitions:
+        if (await kafka.committed(partition) or 0) < ends[partition]:
+            return False
+    return True
 
 
 if __name__ == "__main__":
