@@ -239,14 +239,10 @@ class SecuredKafka:
     provisioned: set[str] = field(default_factory=set)
 
     def settings(self, principal: str, password: str | None = None) -> Any:
-        from reliability.kafka_security import KafkaSecuritySettings
+        from reliability.kafka_security import sasl_ssl_settings
 
-        return KafkaSecuritySettings(
-            kafka_security_protocol="SASL_SSL",
-            kafka_sasl_mechanism="SCRAM-SHA-512",
-            kafka_sasl_username=principal,
-            kafka_sasl_password=password if password is not None else self.passwords[principal],
-            kafka_ssl_ca_file=self.ca_file,
+        return sasl_ssl_settings(
+            principal, password if password is not None else self.passwords[principal], self.ca_file
         )
 
     def client_kwargs(self, principal: str, password: str | None = None) -> dict[str, Any]:

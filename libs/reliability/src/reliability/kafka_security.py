@@ -139,6 +139,19 @@ def faststream_security(settings: KafkaSecuritySettings | None) -> BaseSecurity 
     )
 
 
+def sasl_ssl_settings(
+    username: str, password: str, ca_file: Path | str, mechanism: SaslMechanism = "SCRAM-SHA-512"
+) -> KafkaSecuritySettings:
+    """The settings of a SASL_SSL client, given rather than read from the environment (the demo, the tests)."""
+    return KafkaSecuritySettings(
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism=mechanism,
+        kafka_sasl_username=username,
+        kafka_sasl_password=SecretStr(password),
+        kafka_ssl_ca_file=Path(ca_file),
+    )
+
+
 def security_env(
     username: str, password: str, ca_file: Path | str, mechanism: SaslMechanism = "SCRAM-SHA-512"
 ) -> dict[str, str]:

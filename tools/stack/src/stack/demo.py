@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 from localkafka import LocalKafka
-from reliability.kafka_security import KafkaSecuritySettings, client_kwargs
+from reliability.kafka_security import client_kwargs, sasl_ssl_settings, security_env
 
 from contracts import topics
 from stack import oracle, scenario
@@ -181,25 +181,12 @@ ACL_FILE = ROOT / "deploy" / "kafka-acls.yaml"
 
 
 def _kafka_env(kafka: LocalKafka, principal: str) -> dict[str, str]:
-    return {
-        "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-        "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
-        "KAFKA_SASL_USERNAME": principal,
-        "KAFKA_SASL_PASSWORD": kafka.credentials()[principal],
-        "KAFKA_SSL_CA_FILE": str(kafka.ca_file),
-    }
+    return security_env(principal, kafka.credentials()[principal], kafka.ca_file)
 
 
 def _client_kwargs(kafka: LocalKafka, principal: str) -> dict[str, Any]:
     """aiokafka's arguments for a campus system's own principal: what the demo publishes as."""
-    settings = KafkaSecuritySettings(
-        kafka_security_protocol="SASL_SSL",
-        kafka_sasl_mechanism="SCRAM-SHA-512",
-        kafka_sasl_username=principal,
-        kafka_sasl_password=kafka.credentials()[principal],
-        kafka_ssl_ca_file=kafka.ca_file,
-    )
-    return client_kwargs(settings)
+    return client_kwargs(sasl_ssl_settings(principal, kafka.credentials()[principal], kafka.ca_file))
 
 
 def provision(kafka: LocalKafka, bootstrap: str) -> None:
