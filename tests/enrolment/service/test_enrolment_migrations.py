@@ -16,6 +16,7 @@ EXPECTED_TABLES = {
     "outbox_message",
     "processed_event",
     "lease",
+    "parked_record",
     "enrolment",
     "enrolment_pending_cancellation",
     "enrolment_catalogue_publication",

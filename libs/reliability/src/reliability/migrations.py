@@ -78,3 +78,34 @@ def create_kit_tables_v1() -> None:
         sa.Column("owner", sa.String(200), nullable=False),
         sa.Column("expires_at", UTCDateTime, nullable=False),
     )
+
+
+def create_kit_tables_v2() -> None:
+    """Version 2 of the kit's tables: outbox rows can be parked, and consumed records parked. Never edit: add a v3."""
+    with op.batch_alter_table("outbox_message") as table:
+        table.add_column(sa.Column("parked_at", UTCDateTime, nullable=True))
+        table.add_column(sa.Column("parked_reason", sa.String(4000), nullable=True))
+    op.create_table(
+        "parked_record",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("consumer", sa.String(200), nullable=False),
+        sa.Column("topic", sa.String(249), nullable=False),
+        sa.Column("partition", sa.Integer, nullable=False),
+        sa.Column("offset", sa.BigInteger, nullable=False),
+        sa.Column("key", sa.LargeBinary, nullable=True),
+        sa.Column("value", sa.LargeBinary, nullable=True),
+        sa.Column("headers", sa.JSON, nullable=False),
+        sa.Column("reason", sa.String(4000), nullable=False),
+        sa.Column("parked_at", UTCDateTime, nullable=False),
+        sa.Column("released_at", UTCDateTime, nullable=True),
+    )
+    op.create_index("ix_parked_record_open", "parked_record", ["released_at", "id"])
+
+
+def drop_kit_tables_v2() -> None:
+    """Undoes `create_kit_tables_v2`."""
+    op.drop_index("ix_parked_record_open", table_name="parked_record")
+    op.drop_table("parked_record")
+    with op.batch_alter_table("outbox_message") as table:
+        table.drop_column("parked_reason")
+        table.drop_column("parked_at")

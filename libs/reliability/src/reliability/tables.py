@@ -30,6 +30,10 @@ class OutboxMessage(SQLModel, table=True):
     headers: list[list[str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     published_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    parked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    """Set when the broker refused the row for good (or it waits behind such a row of its key): the relay skips it
+    until an operator releases or discards it."""
+    parked_reason: str | None = Field(default=None, sa_column=Column(String(4000), nullable=True))
 
 
 class ProcessedEvent(SQLModel, table=True):
@@ -56,7 +60,32 @@ class Lease(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
-KIT_TABLES = (OutboxMessage.__table__, ProcessedEvent.__table__, Lease.__table__)  # type: ignore[attr-defined]
+class ParkedRecord(SQLModel, table=True):
+    """A consumed record the consumer could neither apply nor dead-letter (the DLQ send kept failing): kept here
+    whole, so its offset can be committed and the partition moves on, until an operator sends it on."""
+
+    __tablename__ = "parked_record"
+    __table_args__ = (Index("ix_parked_record_open", "released_at", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(_ROW_ID, primary_key=True, autoincrement=True))
+    consumer: str = Field(sa_column=Column(String(200), nullable=False))
+    topic: str = Field(sa_column=Column(String(249), nullable=False))
+    partition: int = Field(sa_column=Column(Integer, nullable=False))
+    offset: int = Field(sa_column=Column(BigInteger, nullable=False))
+    key: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    value: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    headers: list[list[str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    reason: str = Field(sa_column=Column(String(4000), nullable=False))
+    parked_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    released_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+KIT_TABLES = (
+    OutboxMessage.__table__,  # type: ignore[attr-defined]
+    ProcessedEvent.__table__,  # type: ignore[attr-defined]
+    Lease.__table__,  # type: ignore[attr-defined]
+    ParkedRecord.__table__,  # type: ignore[attr-defined]
+)
 
 
 def table_registry() -> registry:
