@@ -25,3 +25,7 @@ DLQ_ORIGINAL_TOPIC = "dlq-original-topic"
 DLQ_ORIGINAL_PARTITION = "dlq-original-partition"
 DLQ_ORIGINAL_OFFSET = "dlq-original-offset"
 DLQ_AT = "dlq-at"
+# Only on a dead letter too big to copy whole: a bounded envelope (see reliability.dead_letter).
+DLQ_VALUE_BYTES = "dlq-value-bytes"
+DLQ_VALUE_SHA256 = "dlq-value-sha256"
+DLQ_TRUNCATED = "dlq-truncated"

@@ -19,121 +19,75 @@ and why (FastStream 0.7.8 source, `faststream/`):
   has neither on its message.
 - Errors: FastStream logs and swallows an exception of the handler and goes on fetching past the records
   (_internal/endpoint/subscriber/usecase.py:360-362), so a later commit would skip them. The kit's body catches
-  every error itself; one that escapes the kit's retries stops the consumer and `run()` raises it, as before.
+  every error itself and no input stops it (`reliability.error_classes` says which error gets what):
+  transient errors retry with capped backoff until they clear; contract and domain rejections are dead-lettered
+  at once; an unexpected error retries the batch `RetryPolicy.max_attempts` times, then the batch is isolated,
+  one attempt per record within `isolation_budget` (the rest is redelivered), and the culprits are
+  dead-lettered; `pause_after` consecutive events failing with the same unexpected class pause the partition
+  (nothing committed, nothing dead-lettered, ``/health`` 503) until an operator restarts the service after the
+  fix. A DLQ send that keeps failing parks the record in the database (`reliability.parking`); a failing offset
+  commit or after-commit hook is retried, logged and counted, never raised.
 - Retry with backoff and dead-lettering: FastStream has neither; the dead letter goes out on the kit's producer
-  with the original headers byte for byte (see `reliability.subscribers`).
+  with the original headers byte for byte, or as a bounded envelope when it would not fit
+  (`reliability.dead_letter`; see `reliability.subscribers`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeAlias
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
-from aiokafka.structs import ConsumerRecord
-from contracts.topics import dead_letter_topic
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from faststream.kafka import KafkaBroker
-from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlmodel import Session, col
 
-from contracts import EVENT_TYPES, CloudEvent, EventPayload, InvalidEvent, decode_event
 from reliability import metrics
-from reliability.database import transaction
-from reliability.dead_letter import dead_letter_headers
-from reliability.kafka_security import KafkaSecuritySettings
-from reliability.provenance import EventSources
+from reliability.applying import (
+    BatchHandler,
+    BatchOutcome,
+    EventApplier,
+    EventSession,
+    Handler,
+    Record,
+    RejectEvent,
+)
+from reliability.consumer_settings import ConsumerSettings, RetryPolicy
+from reliability.error_classes import is_transient, safe_reason
+from reliability.parking import dead_letter_or_park, open_parked_records
 from reliability.subscribers import KafkaKit, Subscribers, build_broker, handler_table
-from reliability.tables import ProcessedEvent
-from reliability.tracing import consuming
 
 if TYPE_CHECKING:
     from faststream.kafka.subscriber.usecase import BatchSubscriber
 
+__all__ = [
+    "BatchHandler",
+    "ConsumerSettings",
+    "EventSession",
+    "Handler",
+    "IdempotentConsumer",
+    "Record",
+    "RejectEvent",
+    "RetryPolicy",
+    "is_transient",
+]
+
 log = logging.getLogger(__name__)
 
-Record: TypeAlias = ConsumerRecord
-EventSession: TypeAlias = Session
-"""The session of the kit's transaction a handler runs in: handed on to the service's Store, never committed by it."""
-Handler = Callable[[EventSession, CloudEvent[Any]], None]
-"""Applies one event inside the caller's transaction: load, call the domain, write state and outbox rows."""
-BatchHandler = Callable[[Session, Sequence[tuple[Record, CloudEvent[Any]]]], None]
-"""Optional fast path: applies a partition's batch of new events, in order, in the caller's transaction (e.g. with
-one query per table and one INSERT per table). It opens each event's trace span itself (`tracing.consuming`).
-A RejectEvent from it makes the kit undo the batch and apply it again one event at a time through the
-per-event handlers, so only the rejected event is dead-lettered: both must implement the same rules."""
-
-
-class _ApplyPerEvent(Exception):
-    """The fast attempt at a batch was undone; apply it again event by event, a savepoint each."""
-
-
-class RejectEvent(Exception):
-    """Raised by a handler for an event that is valid on the wire but can never be applied (goes to the DLQ)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Growing, capped delays. Infrastructure errors retry until they clear; other errors `max_attempts` times."""
-
-    first_delay: float = 0.1
-    multiplier: float = 2.0
-    max_delay: float = 30.0
-    max_attempts: int = 5
-
-    def delay(self, attempt: int) -> float:
-        return float(min(self.first_delay * self.multiplier ** (attempt - 1), self.max_delay))
-
-
-def is_transient(error: BaseException) -> bool:
-    """Errors of the infrastructure (database or broker unreachable, lock timeouts), not of the event."""
-    if isinstance(error, OperationalError | KafkaError | ConnectionError | TimeoutError):
-        return True
-    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
-
 
 @dataclass
-class BatchOutcome:
-    dead_letters: list[tuple[Record, str]] = field(default_factory=list)
-    applied: int = 0
-    skipped: int = 0
+class _Streak:
+    """The unexpected exception class that failed the partition's last events, and how many in a row."""
+
+    error: str = ""
+    events: int = 0
 
 
-@dataclass
-class ConsumerSettings:
-    name: str
-    """Names this consumer in the processed-event table and the dlq-consumer header; usually the group id."""
-    bootstrap_servers: str
-    group_id: str
-    topics: Sequence[str]
-    """Logical topic names of the contract, e.g. ``enrolment.events``."""
-    topic_prefix: str = ""
-    """Prepended to every topic name, so tests and tenants can share one cluster without sharing topics."""
-    max_records: int = 500
-    poll_timeout_ms: int = 500
-    session_timeout_ms: int = 10000
-    """How soon the group notices a replica that died without leaving; its partitions move after this."""
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    sources: EventSources | None = None
-    """The source allow-list checked before any handler runs; ServiceRuntime always sets it. None (the kit's own
-    tests, benchmarks of one consumer) accepts every source."""
-    security: KafkaSecuritySettings | None = None
-    """How the consumer authenticates (`reliability.kafka_security`); None: PLAINTEXT."""
-
-
-class IdempotentConsumer:
+class IdempotentConsumer(EventApplier):
     def __init__(
         self,
         settings: ConsumerSettings,
@@ -168,7 +122,9 @@ class IdempotentConsumer:
         self._idle = asyncio.Event()
         self._idle.set()
         self._in_flight = 0
-        self._failure: Exception | None = None
+        self._streaks: dict[TopicPartition, _Streak] = {}
+        self.paused: dict[TopicPartition, str] = {}
+        """Partitions paused by a systematic failure, with the exception class that paused them."""
         self._one_at_a_time = asyncio.Lock()
         self.ready = asyncio.Event()
 
@@ -196,7 +152,7 @@ class IdempotentConsumer:
         self._stopping.set()
 
     async def run(self) -> None:
-        """Start the broker's subscribers and consume until `stop()`; raises the error that stopped it, if any."""
+        """Start the broker's subscribers and consume until `stop()`."""
         try:
             await self.broker.start()
             self.ready.set()
@@ -204,8 +160,6 @@ class IdempotentConsumer:
             await self._idle.wait()  # the batch being applied finishes (or gives up) first
         finally:
             await self.broker.stop()
-        if self._failure is not None:
-            raise self._failure
 
     async def _consume(self, subscriber: BatchSubscriber, records: Sequence[Record]) -> None:
         """The body of every subscriber: FastStream's flattened fetch, applied partition by partition."""
@@ -220,15 +174,8 @@ class IdempotentConsumer:
             # One batch at a time across the topics' subscribers, as the kit's single loop applied them: a
             # service's handlers never race each other.
             async with self._one_at_a_time:
-                if self._stopping.is_set():
-                    return
-                await self._consume_partitions(kafka, records)
-        except Exception as error:
-            # FastStream would log this and fetch on past the records: stop instead, run() raises it.
-            self._failure = error
-            self._stopping.set()
-            if kafka is None:
-                raise
+                if not self._stopping.is_set():
+                    await self._consume_partitions(kafka, records)
         finally:
             self._in_flight -= 1
             if not self._in_flight:
@@ -240,6 +187,10 @@ class IdempotentConsumer:
         for partition, batch in batches.items():
             if kafka is not None and partition not in kafka.assignment():
                 continue  # revoked by a rebalance since the fetch: its new owner will read these
+            if partition in self.paused:
+                if kafka is not None:
+                    kafka.pause(partition)  # assigned again after a rebalance: stays paused, nothing committed
+                continue
             await self._process_partition_batch(kafka, partition, batch)
         if kafka is not None:
             self._report_lag(kafka, batches)
@@ -248,176 +199,172 @@ class IdempotentConsumer:
         self, consumer: AIOKafkaConsumer | None, partition: TopicPartition, records: list[Record]
     ) -> None:
         started = time.perf_counter()
-        outcome = await self._apply_with_retries(records)
-        if self._after_database_commit is not None:
-            self._after_database_commit(records)
-        for record, reason in outcome.dead_letters:
-            await self._dead_letter(record, reason)
-        try:
+        outcome = await self._apply_with_retries(consumer, partition, records)
+        if outcome is None:
+            return  # stopping, or the partition was paused: nothing committed, all of it is read again
+        done = records
+        if outcome.redeliver_from is not None:
+            done = [record for record in records if record.offset < outcome.redeliver_from]
             if consumer is not None:
-                # This partition's offsets only, on the aiokafka consumer beneath FastStream (see the docstring).
-                await consumer.commit({partition: records[-1].offset + 1})
-        except (CommitFailedError, IllegalStateError):
-            # The partition moved to another replica mid-batch; it will redeliver these and find them applied.
-            log.warning("offset commit refused after a rebalance", extra={"partition": str(partition)})
+                consumer.seek(partition, outcome.redeliver_from)  # the rest comes again in the next fetch
+        await self._after_handler("after database commit", self._after_database_commit, done)
+        for record, reason in outcome.dead_letters:
+            if not await dead_letter_or_park(self, record, reason):
+                return  # stopping before it was either: not committed, redelivered
+        if consumer is not None and done:
+            await self._commit(consumer, partition, done[-1].offset + 1)
         name = self.settings.name
         metrics.EVENTS_CONSUMED.labels(name, "applied").inc(outcome.applied)
         metrics.EVENTS_CONSUMED.labels(name, "skipped").inc(outcome.skipped)
         metrics.EVENTS_CONSUMED.labels(name, "dead-lettered").inc(len(outcome.dead_letters))
         metrics.HANDLER_SECONDS.labels(name).observe(time.perf_counter() - started)
         if self._after_commit is not None and outcome.applied:
-            self._after_commit()
+            await self._after_handler("after commit", self._after_commit)
 
-    async def _apply_with_retries(self, records: list[Record]) -> BatchOutcome:
+    async def _commit(self, consumer: AIOKafkaConsumer, partition: TopicPartition, offset: int) -> None:
+        """This partition's offsets only, on the aiokafka consumer beneath FastStream (see the docstring).
+        Given up after the retries: the events are applied, so the redelivery a missing commit causes is skipped."""
+
+        async def commit() -> None:
+            try:
+                await consumer.commit({partition: offset})
+            except (CommitFailedError, IllegalStateError):
+                # The partition moved to another replica mid-batch; it will redeliver these and find them applied.
+                log.warning("offset commit refused after a rebalance", extra={"partition": str(partition)})
+
+        await self._retrying("offset commit", commit)
+
+    async def _after_handler(self, stage: str, hook: Callable[..., None] | None, *args: object) -> None:
+        if hook is not None:
+            await self._retrying(stage, lambda: _run_sync(hook, *args))
+
+    async def _retrying(self, stage: str, step: Callable[[], Awaitable[None]]) -> bool:
+        """Runs `step` up to `max_attempts` times with the capped backoff; a failure is logged, never raised."""
+        retry = self.settings.retry
+        for attempt in range(1, retry.max_attempts + 1):
+            try:
+                await step()
+                return True
+            except Exception as error:
+                metrics.AFTER_HANDLER_FAILURES.labels(self.settings.name, stage).inc()
+                log.warning(f"{stage} failed", extra={"attempt": attempt, "error": safe_reason(error)})
+                if attempt == retry.max_attempts or self._stopping.is_set():
+                    break
+                await asyncio.sleep(retry.delay(attempt))
+        return False
+
+    async def _apply_with_retries(
+        self, consumer: AIOKafkaConsumer | None, partition: TopicPartition, records: list[Record]
+    ) -> BatchOutcome | None:
+        """The batch, retried; None when stopping mid-retry or when the partition got paused."""
         retry = self.settings.retry
         attempt = 0
         while True:
             try:
-                return await asyncio.to_thread(self._apply_batch, records)
+                outcome = await asyncio.to_thread(self._apply_batch, records)
             except Exception as error:
                 attempt += 1
                 metrics.EVENTS_RETRIED.labels(self.settings.name).inc()
                 transient = is_transient(error)
                 if not transient and attempt >= retry.max_attempts:
-                    return await self._isolate_failure(records, error, attempt)
+                    return await self._isolate_failure(consumer, partition, records, error, attempt)
                 delay = retry.delay(attempt)
                 log.warning(
                     "handler failed; retrying",
-                    extra={"attempt": attempt, "delay": delay, "transient": transient, "error": repr(error)},
+                    extra={"attempt": attempt, "delay": delay, "transient": transient, "error": safe_reason(error)},
                 )
                 if self._stopping.is_set():
-                    raise
+                    return None
                 await asyncio.sleep(delay)
+            else:
+                if outcome.applied:
+                    self._streaks.pop(partition, None)
+                return outcome
 
-    async def _isolate_failure(self, records: list[Record], error: Exception, attempts: int) -> BatchOutcome:
-        """A batch keeps failing: apply its records one by one so only the culprit goes to the DLQ."""
+    async def _isolate_failure(
+        self,
+        consumer: AIOKafkaConsumer | None,
+        partition: TopicPartition,
+        records: list[Record],
+        error: Exception,
+        attempts: int,
+    ) -> BatchOutcome | None:
+        """A batch keeps failing: apply its records one by one, one attempt each (transient errors aside), so only
+        the culprits go to the DLQ; within `isolation_budget`, after which the rest is redelivered."""
         if len(records) == 1:
-            reason = f"handler failed {attempts} times: {type(error).__name__}: {error}"
-            return BatchOutcome(dead_letters=[(records[0], reason)])
+            return self._culprit(consumer, partition, records[0], error, attempts, BatchOutcome())
+        deadline = time.monotonic() + self.settings.isolation_budget
         total = BatchOutcome()
         for record in records:
-            single = await self._apply_with_retries([record])
-            total.dead_letters += single.dead_letters
-            total.applied += single.applied
-            total.skipped += single.skipped
+            if time.monotonic() > deadline:
+                log.warning("isolating a batch ran out of time", extra={"partition": str(partition)})
+                total.redeliver_from = record.offset
+                return total
+            single = await self._apply_alone(record)
+            if single is None:
+                return None
+            if isinstance(single, Exception):
+                if self._culprit(consumer, partition, record, single, attempts + 1, total) is None:
+                    return None
+                continue
+            if single.applied:
+                self._streaks.pop(partition, None)
+            total.add(single)
         return total
 
-    def _apply_batch(self, records: list[Record]) -> BatchOutcome:
-        outcome = BatchOutcome()
-        decoded: list[tuple[Record, CloudEvent[EventPayload]]] = []
-        for record in records:
-            if not record.key:
-                # Without the key a producer's events of one enrolment scatter over partitions and lose order.
-                outcome.dead_letters.append((record, "message has no key; the Kafka key must be the event's subject"))
-                continue
+    async def _apply_alone(self, record: Record) -> BatchOutcome | Exception | None:
+        """One attempt at `record` alone; a transient error is retried with backoff (None when stopping)."""
+        attempt = 0
+        while True:
             try:
-                event = decode_event(record.value, key=record.key, known_types=self._types_of_topic(record.topic))
-            except InvalidEvent as invalid:
-                outcome.dead_letters.append((record, invalid.reason))
-                continue
-            if event.type not in self._handlers:
-                outcome.skipped += 1  # a contract type this service has no interest in
-                continue
-            refused = self._source_refusal(record, event)
-            if refused is not None:
-                outcome.dead_letters.append((record, refused))
-                continue
-            decoded.append((record, event))
-        if not decoded:
-            return outcome
-        try:
-            return self._apply_decoded(decoded, outcome, per_event=False)
-        except _ApplyPerEvent:
-            # Rare: a rejected event. Its writes are mixed with the batch's, so the whole transaction was rolled
-            # back; apply the batch again with a savepoint per event, so that only the rejected event's writes
-            # are undone.
-            return self._apply_decoded(decoded, outcome, per_event=True)
+                return await asyncio.to_thread(self._apply_batch, [record])
+            except Exception as error:
+                if not is_transient(error):
+                    return error
+                attempt += 1
+                metrics.EVENTS_RETRIED.labels(self.settings.name).inc()
+                if self._stopping.is_set():
+                    return None
+                await asyncio.sleep(self.settings.retry.delay(attempt))
 
-    def _apply_decoded(
-        self, decoded: list[tuple[Record, CloudEvent[EventPayload]]], decoding: BatchOutcome, *, per_event: bool
-    ) -> BatchOutcome:
-        """One transaction for the batch. Fast attempt (per_event=False): the batch handler if there is one, else
-        the handlers without savepoints — a savepoint per event cost a fifth of billing's time. Either way the
-        processed-event identities go in as one multi-row INSERT."""
-        outcome = BatchOutcome(dead_letters=list(decoding.dead_letters), skipped=decoding.skipped)
-        applied: list[tuple[Record, CloudEvent[EventPayload]]] = []
-        batch_handler = self._batch_handler_of(decoded[0][0].topic)
-        with transaction(self._engine) as session:
-            seen = self._already_processed(session, [event for _, event in decoded])
-            if batch_handler is not None and not per_event:
-                for record, event in decoded:
-                    if event.identity in seen:
-                        outcome.skipped += 1  # applied before, or twice in this batch
-                    else:
-                        seen.add(event.identity)
-                        applied.append((record, event))
-                try:
-                    if applied:
-                        batch_handler(session, applied)
-                except RejectEvent as reason:
-                    raise _ApplyPerEvent from reason
-            else:
-                for record, event in decoded:
-                    if event.identity in seen:
-                        outcome.skipped += 1
-                        continue
-                    try:
-                        savepoint = session.begin_nested() if per_event else contextlib.nullcontext()
-                        with consuming(event.type, event.id, event.subject, record.headers), savepoint:
-                            self._handlers[event.type](session, event)
-                    except RejectEvent as rejected:
-                        if not per_event:
-                            raise _ApplyPerEvent from rejected
-                        outcome.dead_letters.append((record, rejected.reason))
-                        continue
-                    seen.add(event.identity)
-                    applied.append((record, event))
-            now = datetime.now(UTC)
-            processed = [
-                {
-                    "consumer": self.settings.name,
-                    "source": event.source,
-                    "event_id": event.id,
-                    "topic": record.topic,
-                    "partition": record.partition,
-                    "offset": record.offset,
-                    "processed_at": now,
-                }
-                for record, event in applied
-            ]
-            if processed:
-                session.execute(insert(ProcessedEvent.__table__), processed)  # type: ignore[attr-defined]
-            outcome.applied = len(processed)
+    def _culprit(
+        self,
+        consumer: AIOKafkaConsumer | None,
+        partition: TopicPartition,
+        record: Record,
+        error: Exception,
+        attempts: int,
+        outcome: BatchOutcome,
+    ) -> BatchOutcome | None:
+        """Dead-letter `record` into `outcome`, unless its error class makes a streak that pauses the partition."""
+        error_class = type(error).__name__
+        streak = self._streaks.setdefault(partition, _Streak())
+        streak.events = streak.events + 1 if streak.error == error_class else 1
+        streak.error = error_class
+        if streak.events >= self.settings.pause_after:
+            self._pause(consumer, partition, error_class, streak.events)
+            return None
+        outcome.dead_letters.append((record, f"handler failed {attempts} times: {safe_reason(error)}"))
         return outcome
 
-    def _source_refusal(self, record: Record, event: CloudEvent[EventPayload]) -> str | None:
-        """Checked here, before both the per-event and the batch handlers see the event (defence in depth)."""
-        sources = self.settings.sources
-        if sources is None:
-            return None
-        return sources.refusal(record.topic.removeprefix(self.settings.topic_prefix), event.type, event.source)
+    def _pause(self, consumer: AIOKafkaConsumer | None, partition: TopicPartition, error: str, events: int) -> None:
+        self.paused[partition] = error
+        if consumer is not None:
+            consumer.pause(partition)
+        metrics.PARTITIONS_PAUSED.labels(self.settings.name).set(len(self.paused))
+        log.error(
+            "partition paused: the same error failed event after event; fix it and restart the service",
+            extra={"topic": partition.topic, "partition": partition.partition, "error": error, "events": events},
+        )
 
-    def _already_processed(self, session: Session, events: list[CloudEvent[EventPayload]]) -> set[tuple[str, str]]:
-        ids = {event.id for event in events}
-        rows = session.execute(
-            select(col(ProcessedEvent.source), col(ProcessedEvent.event_id))
-            .where(col(ProcessedEvent.consumer) == self.settings.name)
-            .where(col(ProcessedEvent.event_id).in_(ids))
-        )
-        return {(source, event_id) for source, event_id in rows}
-
-    async def _dead_letter(self, record: Record, reason: str) -> None:
-        log.warning(
-            "dead-lettering a message",
-            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset, "reason": reason},
-        )
-        await self._producer.send_and_wait(
-            dead_letter_topic(record.topic),
-            key=record.key,
-            value=record.value,
-            headers=dead_letter_headers(record, reason, self.settings.name),
-        )
-        metrics.EVENTS_DEAD_LETTERED.labels(self.settings.name).inc()
+    async def health(self) -> str | None:
+        """None when healthy; else why not. Degraded (parked records) starts with "degraded"; paused does not."""
+        if self.paused:
+            where = ", ".join(f"{tp.topic}[{tp.partition}]: {error}" for tp, error in sorted(self.paused.items()))
+            return f"paused after {self.settings.pause_after} consecutive events failed with the same error: {where}"
+        parked = await asyncio.to_thread(open_parked_records, self._engine, self.settings.name)
+        metrics.PARKED_RECORDS_OPEN.labels(self.settings.name).set(parked)
+        return f"degraded: {parked} consumed records parked, see mc-ops parked" if parked else None
 
     def _report_lag(self, consumer: AIOKafkaConsumer, batches: Mapping[TopicPartition, list[Record]]) -> None:
         assigned = consumer.assignment()
@@ -434,13 +381,9 @@ class IdempotentConsumer:
                 max(highwater - position, 0)
             )
 
-    def _batch_handler_of(self, topic: str) -> BatchHandler | None:
-        return self._batch_handlers.get(topic.removeprefix(self.settings.topic_prefix), self._batch_handler)
 
-    def _types_of_topic(self, topic: str) -> dict[str, type[EventPayload]]:
-        """The contract's types for this topic: a type that belongs elsewhere is as wrong as an unknown one."""
-        logical = topic.removeprefix(self.settings.topic_prefix)
-        return {name: model for name, model in EVENT_TYPES.items() if model.topic == logical}
+async def _run_sync(hook: Callable[..., None], *args: object) -> None:
+    hook(*args)
 
 
 def _by_partition(records: Sequence[Record]) -> dict[TopicPartition, list[Record]]:

@@ -13,7 +13,10 @@ from sqlmodel import Session, create_engine
 
 
 def create_database_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for `url`; SQLite gets WAL and a busy timeout so a relay and a consumer can share the file."""
+    """An engine for `url`; SQLite gets WAL and a busy timeout so a relay and a consumer can share the file.
+
+    Parameters are hidden from SQLAlchemy's error messages and logs: they are the rows' values (names, e-mails)."""
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         event.listen(engine, "connect", _configure_sqlite_connection)

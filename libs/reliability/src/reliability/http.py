@@ -20,7 +20,11 @@ from reliability.auth import Authenticator, FailureLimiter, JwksCache, JwtVerifi
 from reliability.settings import ServiceSettings
 
 HealthCheck = Callable[[], Awaitable[str | None]]
-"""Returns None when healthy, else a short reason."""
+"""Returns None when healthy, else a short reason; a reason starting with `DEGRADED` is degraded-but-working."""
+
+DEGRADED = "degraded"
+"""A check's reason that starts with this still answers 200 (status "degraded"): the service works, an operator
+has something to look at (e.g. the consumer's parked records). Any other reason answers 503."""
 
 
 class HasHealthChecks(Protocol):
@@ -146,9 +150,10 @@ def operations_router(checks: dict[str, HealthCheck]) -> APIRouter:
     @router.get("/health")
     async def health() -> JSONResponse:
         results = {name: await check() for name, check in checks.items()}
-        healthy = all(reason is None for reason in results.values())
+        healthy = all(reason is None or reason.startswith(DEGRADED) for reason in results.values())
+        degraded = healthy and any(reason is not None for reason in results.values())
         body = {
-            "status": "ok" if healthy else "unavailable",
+            "status": "degraded" if degraded else "ok" if healthy else "unavailable",
             "checks": {name: ("ok" if reason is None else reason) for name, reason in results.items()},
         }
         return JSONResponse(body, status_code=200 if healthy else 503)

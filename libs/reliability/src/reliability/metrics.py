@@ -17,3 +17,21 @@ HANDLER_SECONDS = Histogram(
     ["consumer"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+# The consumer's failures after the handler (reliability.consumer, reliability.parking).
+RECORDS_PARKED = Counter(
+    "consumer_records_parked_total",
+    "Consumed records parked in the database: their DLQ send kept failing",
+    ["consumer"],
+)
+PARKED_RECORDS_OPEN = Gauge(
+    "consumer_parked_records_open", "Parked consumed records no operator has released yet", ["consumer"]
+)
+PARTITIONS_PAUSED = Gauge(
+    "consumer_partitions_paused", "Partitions paused because the same error failed event after event", ["consumer"]
+)
+AFTER_HANDLER_FAILURES = Counter(
+    "consumer_after_handler_failures_total",
+    "Failed attempts after the handler: DLQ send, offset commit, after-commit hooks",
+    ["consumer", "stage"],
+)

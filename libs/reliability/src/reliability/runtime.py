@@ -128,7 +128,19 @@ class ServiceRuntime:
             self.consumer = self._consumer(self.producer, self.relay.notify, sources)
 
     def health_checks(self) -> dict[str, HealthCheck]:
-        return {"database": database_check(self.engine), "kafka": self._check_kafka}
+        checks = {"database": database_check(self.engine), "kafka": self._check_kafka}
+        if self.consumed_topics():
+            checks["consumer"] = self._check_consumer
+        return checks
+
+    async def _check_consumer(self) -> str | None:
+        """Paused partitions: 503; parked records: degraded (200); see `IdempotentConsumer.health`."""
+        if self.consumer is None:
+            return "consumer not started"
+        try:
+            return await asyncio.wait_for(self.consumer.health(), 3)
+        except Exception as error:
+            return f"consumer health unknown: {type(error).__name__}"
 
     async def _check_kafka(self) -> str | None:
         if self.producer is None:

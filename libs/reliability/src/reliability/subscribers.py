@@ -190,6 +190,7 @@ def _subscribe(
         max_poll_records=settings.max_records,
         batch_timeout_ms=settings.poll_timeout_ms,
         session_timeout_ms=settings.session_timeout_ms,
+        max_poll_interval_ms=settings.max_poll_interval_ms,
         heartbeat_interval_ms=max(settings.session_timeout_ms // 5, 500),
         partition_assignment_strategy=(RangePartitionAssignor,),
         parser=_raw_batch,

@@ -1,0 +1,93 @@
+"""Parking a consumed record the consumer could not dead-letter, so its partition moves on.
+
+When the DLQ send keeps failing (the DLQ topic refused by an ACL, the broker refusing the producer) the record is
+written whole into `reliability.tables.ParkedRecord`; only then is its offset committed. An operator sends it on
+(``mc-ops parked ...``), which sets ``released_at``. Until then the service reports itself degraded on
+``/health`` (still 200: it applies every other event) with the count of open parked records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from aiokafka.structs import ConsumerRecord
+from contracts.topics import dead_letter_topic
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlmodel import col
+
+from reliability import metrics
+from reliability.database import transaction
+from reliability.dead_letter import REASON_CHARS, dead_letter_of
+from reliability.error_classes import safe_reason
+from reliability.tables import ParkedRecord
+
+if TYPE_CHECKING:
+    from reliability.consumer import IdempotentConsumer
+
+log = logging.getLogger(__name__)
+
+
+async def dead_letter_or_park(consumer: IdempotentConsumer, record: ConsumerRecord, reason: str) -> bool:
+    """Send `record` to its DLQ (retried with the consumer's backoff), else park it in the database (retried until
+    written: it is the record's last place). False only when the consumer stops before either happened."""
+    name = consumer.settings.name
+    letter = dead_letter_of(record, reason, name)
+    where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+    log.warning("dead-lettering a message", extra={**where, "reason": reason, "envelope": letter.truncated})
+
+    async def send() -> None:
+        await consumer._producer.send_and_wait(
+            dead_letter_topic(record.topic), key=letter.key, value=letter.value, headers=letter.headers
+        )
+
+    if await consumer._retrying("dead-letter send", send):
+        metrics.EVENTS_DEAD_LETTERED.labels(name).inc()
+        return True
+    attempt = 0
+    while True:
+        try:
+            await asyncio.to_thread(park_record, consumer._engine, record, name, f"{reason} (DLQ send failed)")
+        except Exception as error:
+            attempt += 1
+            log.warning("parking a record failed", extra={**where, "attempt": attempt, "error": safe_reason(error)})
+            if consumer._stopping.is_set():
+                return False
+            await asyncio.sleep(consumer.settings.retry.delay(attempt))
+        else:
+            metrics.RECORDS_PARKED.labels(name).inc()
+            log.error("record parked: its dead letter could not be sent", extra=where)
+            return True
+
+
+def park_record(engine: Engine, record: ConsumerRecord, consumer: str, reason: str) -> None:
+    """Keep `record` whole (key, value, headers as latin-1 text like the outbox's) with why it is parked."""
+    with transaction(engine) as session:
+        session.add(
+            ParkedRecord(
+                consumer=consumer,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                value=record.value,
+                headers=[[name, (value or b"").decode("latin-1")] for name, value in record.headers or []],
+                reason=reason[:REASON_CHARS],
+                parked_at=datetime.now(UTC),
+            )
+        )
+
+
+def open_parked_records(engine: Engine, consumer: str) -> int:
+    """How many of `consumer`'s parked records no operator has released yet."""
+    with transaction(engine) as session:
+        query = (
+            select(func.count())
+            .select_from(ParkedRecord)
+            .where(col(ParkedRecord.consumer) == consumer)
+            .where(col(ParkedRecord.released_at).is_(None))
+        )
+        return int(session.execute(query).scalar_one())
