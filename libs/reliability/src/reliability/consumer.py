@@ -292,7 +292,8 @@ class IdempotentConsumer(EventApplier):
         """A batch keeps failing: apply its records one by one, one attempt each (transient errors aside), so only
         the culprits go to the DLQ; within `isolation_budget`, after which the rest is redelivered."""
         if len(records) == 1:
-            return self._culprit(consumer, partition, records[0], error, attempts, BatchOutcome())
+            failed = f"handler failed {attempts} times"
+            return self._culprit(consumer, partition, records[0], error, failed, BatchOutcome())
         deadline = time.monotonic() + self.settings.isolation_budget
         total = BatchOutcome()
         for record in records:
@@ -304,7 +305,8 @@ class IdempotentConsumer(EventApplier):
             if single is None:
                 return None
             if isinstance(single, Exception):
-                if self._culprit(consumer, partition, record, single, attempts + 1, total) is None:
+                failed = f"handler failed alone after its batch failed {attempts} times"
+                if self._culprit(consumer, partition, record, single, failed, total) is None:
                     return None
                 continue
             if single.applied:
@@ -333,7 +335,7 @@ class IdempotentConsumer(EventApplier):
         partition: TopicPartition,
         record: Record,
         error: Exception,
-        attempts: int,
+        failed: str,
         outcome: BatchOutcome,
     ) -> BatchOutcome | None:
         """Dead-letter `record` into `outcome`, unless its error class makes a streak that pauses the partition."""
@@ -344,7 +346,7 @@ class IdempotentConsumer(EventApplier):
         if streak.events >= self.settings.pause_after:
             self._pause(consumer, partition, error_class, streak.events)
             return None
-        outcome.dead_letters.append((record, f"handler failed {attempts} times: {safe_reason(error)}"))
+        outcome.dead_letters.append((record, f"{failed}: {safe_reason(error)}"))
         return outcome
 
     def _pause(self, consumer: AIOKafkaConsumer | None, partition: TopicPartition, error: str, events: int) -> None:
