@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 from contracts.limits import MAX_EVENT_BYTES
 from sqlalchemy import insert, select
@@ -186,3 +187,11 @@ class EventApplier:
         """The contract's types for this topic: a type that belongs elsewhere is as wrong as an unknown one."""
         logical = topic.removeprefix(self.settings.topic_prefix)
         return {name: model for name, model in EVENT_TYPES.items() if model.topic == logical}
+
+
+def by_partition(records: Sequence[Record]) -> dict[TopicPartition, list[Record]]:
+    """FastStream's batch, split again into the per-partition batches `getmany` fetched, in order."""
+    batches: dict[tuple[str, int], list[Record]] = {}
+    for record in records:
+        batches.setdefault((record.topic, record.partition), []).append(record)
+    return {TopicPartition(topic, partition): batch for (topic, partition), batch in batches.items()}

@@ -38,7 +38,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -55,9 +54,10 @@ from reliability.applying import (
     Handler,
     Record,
     RejectEvent,
+    by_partition,
 )
 from reliability.consumer_settings import ConsumerSettings, RetryPolicy
-from reliability.error_classes import is_transient, safe_reason
+from reliability.error_classes import ErrorStreak, is_transient, safe_reason
 from reliability.parking import dead_letter_or_park, open_parked_records
 from reliability.subscribers import KafkaKit, Subscribers, build_broker, handler_table
 
@@ -77,14 +77,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Streak:
-    """The unexpected exception class that failed the partition's last events, and how many in a row."""
-
-    error: str = ""
-    events: int = 0
 
 
 class IdempotentConsumer(EventApplier):
@@ -122,7 +114,8 @@ class IdempotentConsumer(EventApplier):
         self._idle = asyncio.Event()
         self._idle.set()
         self._in_flight = 0
-        self._streaks: dict[TopicPartition, _Streak] = {}
+        self._failure: Exception | None = None
+        self._streaks: dict[TopicPartition, ErrorStreak] = {}
         self.paused: dict[TopicPartition, str] = {}
         """Partitions paused by a systematic failure, with the exception class that paused them."""
         self._one_at_a_time = asyncio.Lock()
@@ -152,7 +145,7 @@ class IdempotentConsumer(EventApplier):
         self._stopping.set()
 
     async def run(self) -> None:
-        """Start the broker's subscribers and consume until `stop()`."""
+        """Start the broker's subscribers and consume until `stop()`; raises a bug of the kit that stopped it."""
         try:
             await self.broker.start()
             self.ready.set()
@@ -160,6 +153,8 @@ class IdempotentConsumer(EventApplier):
             await self._idle.wait()  # the batch being applied finishes (or gives up) first
         finally:
             await self.broker.stop()
+        if self._failure is not None:
+            raise self._failure
 
     async def _consume(self, subscriber: BatchSubscriber, records: Sequence[Record]) -> None:
         """The body of every subscriber: FastStream's flattened fetch, applied partition by partition."""
@@ -176,13 +171,18 @@ class IdempotentConsumer(EventApplier):
             async with self._one_at_a_time:
                 if not self._stopping.is_set():
                     await self._consume_partitions(kafka, records)
+        except Exception as error:
+            # Only a bug of the kit gets here (every record's and the broker's errors are handled below). FastStream
+            # would fetch on past these records and a later commit skip them: stop instead, run() raises it.
+            self._failure = error
+            self._stopping.set()
         finally:
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
 
     async def _consume_partitions(self, kafka: AIOKafkaConsumer | None, records: Sequence[Record]) -> None:
-        batches = _by_partition(records)
+        batches = by_partition(records)
         # A stop() from here on lets the whole fetch be applied (FastStream's graceful stop waits for it too).
         for partition, batch in batches.items():
             if kafka is not None and partition not in kafka.assignment():
@@ -205,7 +205,7 @@ class IdempotentConsumer(EventApplier):
         done = records
         if outcome.redeliver_from is not None:
             done = [record for record in records if record.offset < outcome.redeliver_from]
-            if consumer is not None:
+            if consumer is not None and partition in consumer.assignment():  # else its new owner reads the rest
                 consumer.seek(partition, outcome.redeliver_from)  # the rest comes again in the next fetch
         await self._after_handler("after database commit", self._after_database_commit, done)
         for record, reason in outcome.dead_letters:
@@ -340,7 +340,7 @@ class IdempotentConsumer(EventApplier):
     ) -> BatchOutcome | None:
         """Dead-letter `record` into `outcome`, unless its error class makes a streak that pauses the partition."""
         error_class = type(error).__name__
-        streak = self._streaks.setdefault(partition, _Streak())
+        streak = self._streaks.setdefault(partition, ErrorStreak())
         streak.events = streak.events + 1 if streak.error == error_class else 1
         streak.error = error_class
         if streak.events >= self.settings.pause_after:
@@ -351,7 +351,7 @@ class IdempotentConsumer(EventApplier):
 
     def _pause(self, consumer: AIOKafkaConsumer | None, partition: TopicPartition, error: str, events: int) -> None:
         self.paused[partition] = error
-        if consumer is not None:
+        if consumer is not None and partition in consumer.assignment():  # revoked: stays in self.paused for later
             consumer.pause(partition)
         metrics.PARTITIONS_PAUSED.labels(self.settings.name).set(len(self.paused))
         log.error(
@@ -386,11 +386,3 @@ class IdempotentConsumer(EventApplier):
 
 async def _run_sync(hook: Callable[..., None], *args: object) -> None:
     hook(*args)
-
-
-def _by_partition(records: Sequence[Record]) -> dict[TopicPartition, list[Record]]:
-    """FastStream's batch, split again into the per-partition batches `getmany` fetched, in order."""
-    batches: dict[tuple[str, int], list[Record]] = {}
-    for record in records:
-        batches.setdefault((record.topic, record.partition), []).append(record)
-    return {TopicPartition(topic, partition): batch for (topic, partition), batch in batches.items()}

@@ -16,6 +16,7 @@ parameters and PostgreSQL's DETAIL quotes the row's values (names, e-mails).
 from __future__ import annotations
 
 import builtins
+from dataclasses import dataclass
 
 from aiokafka.errors import KafkaError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -23,6 +24,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 """serialization_failure, deadlock_detected, lock_not_available: the same transaction succeeds when run again."""
+
+
+@dataclass
+class ErrorStreak:
+    """The unexpected exception class that failed a partition's last events, and how many in a row."""
+
+    error: str = ""
+    events: int = 0
 
 
 def is_transient(error: BaseException) -> bool:

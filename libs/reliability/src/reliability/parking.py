@@ -59,6 +59,7 @@ async def dead_letter_or_park(consumer: IdempotentConsumer, record: ConsumerReco
             await asyncio.sleep(consumer.settings.retry.delay(attempt))
         else:
             metrics.RECORDS_PARKED.labels(name).inc()
+            metrics.PARKED_RECORDS_OPEN.labels(name).inc()  # set exactly from the table by each health check
             log.error("record parked: its dead letter could not be sent", extra=where)
             return True
 
