@@ -17,3 +17,11 @@ HANDLER_SECONDS = Histogram(
     ["consumer"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+# The outbox relay's parked rows (reliability.outbox_parking): refused for good, or waiting behind such a row.
+OUTBOX_PARKED = Gauge(
+    "outbox_parked_rows", "Outbox rows parked until an operator releases or discards them", ["service"]
+)
+OUTBOX_ROWS_REFUSED = Counter(
+    "outbox_rows_refused_total", "Outbox rows the broker refused for good (parked), by error type", ["service", "error"]
+)
