@@ -14,7 +14,7 @@ from typing import TextIO
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from pydantic import ValidationError
 
-from opscli import acls, dlq, groups, kafka, samples, topicscmd
+from opscli import acls, dlq, groups, kafka, parkedcli, samples, topicscmd
 from opscli.kafka import CommandError, Refused
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"  # the services' default too (reliability.settings)
@@ -25,7 +25,8 @@ EXIT_USAGE = 2
 EXIT_REFUSED = 3
 
 DESCRIPTION = """\
-Operator commands for the Kafka side of the micro-credentials platform.
+Operator commands for the Kafka side of the micro-credentials platform, and for what a service parked in its
+database (`outbox ...`, `parked ...`: --database-url, default $DATABASE_URL).
 
 Every command takes --bootstrap (default $KAFKA_BOOTSTRAP_SERVERS, else 127.0.0.1:9092) and --topic-prefix
 (default $TOPIC_PREFIX, else empty); give the same prefix as the services. Topic names in options are the
@@ -183,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--topic", action="append", help="only this contract topic (repeatable)")
     reset.add_argument("--dry-run", action="store_true", help="print old -> new offsets; change nothing")
     reset.set_defaults(handler="replay-topic")
+    parkedcli.add_parsers(commands, command)
     return parser
 
 
@@ -190,6 +192,8 @@ async def run(args: argparse.Namespace, out: TextIO) -> int:
     bootstrap = args.bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or DEFAULT_BOOTSTRAP
     prefix = args.topic_prefix if args.topic_prefix is not None else os.environ.get("TOPIC_PREFIX", "")
     handler = args.handler
+    if handler.startswith(("outbox ", "parked ")):
+        return await parkedcli.run(args, bootstrap, prefix, out)
     if handler == "dlq list":
         return await dlq.list_command(bootstrap, prefix, args.topic, args.consumer, args.json, out)
     if handler == "dlq show":
