@@ -203,14 +203,16 @@ def new_topic(kafka_bootstrap: str) -> NewTopic:
 async def create_contract_topics(bootstrap: str, prefix: str = "", partitions: int = 3) -> dict[str, str]:
     """Create every contract topic and its dead-letter topic, each named `prefix + name`.
 
-    Returns {contract topic name: actual topic name}. Compacted contract topics stay compacted; their
-    dead-letter topics do not, since a DLQ must keep every rejected message.
+    Returns {contract topic name: actual topic name}. Each topic gets the platform's settings
+    (`reliability.topics.topic_config`: retention, compaction, max.message.bytes), as the services create them.
     """
+    from reliability.topics import topic_config
+
     from contracts import topics as contract
 
     names = [*contract.ALL, *(contract.dead_letter_topic(t) for t in contract.ALL)]
     actual = {name: prefix + name for name in names}
-    configs = {actual[t]: {"cleanup.policy": "compact"} for t in contract.COMPACTED}
+    configs = {topic: topic_config(topic, prefix) for topic in actual.values()}
     await ensure_topics(bootstrap, list(actual.values()), partitions, topic_configs=configs)
     return actual
 
@@ -300,9 +302,11 @@ class SecuredKafka:
         if prefix not in self.provisioned:
             await asyncio.to_thread(apply_acls, self.bootstrap, self.settings("admin"), expand(load(ACL_FILE), prefix))
             self.provisioned.add(prefix)
+        from reliability.topics import topic_config
+
         names = [*contract.ALL, *(contract.dead_letter_topic(t) for t in contract.ALL)]
         actual = {name: prefix + name for name in names}
-        configs = {actual[t]: {"cleanup.policy": "compact"} for t in contract.COMPACTED}
+        configs = {topic: topic_config(topic, prefix) for topic in actual.values()}
         await ensure_topics(
             self.bootstrap,
             list(actual.values()),

@@ -248,7 +248,7 @@ async def test_a_rebalance_in_the_middle_of_a_batch_leaves_the_consumer_running(
 def test_the_catalogue_topic_is_compacted_under_any_prefix():
     from reliability.topics import topic_config
 
-    assert topic_config("catalogue.microcredentials") == {"cleanup.policy": "compact"}
-    assert topic_config("t1.catalogue.microcredentials", "t1.") == {"cleanup.policy": "compact"}
-    assert topic_config("t1.catalogue.microcredentials.dlq", "t1.") == {}
-    assert topic_config("t1.enrolment.events", "t1.") == {}
+    assert topic_config("catalogue.microcredentials")["cleanup.policy"] == "compact"
+    assert topic_config("t1.catalogue.microcredentials", "t1.")["cleanup.policy"] == "compact"
+    assert topic_config("t1.catalogue.microcredentials.dlq", "t1.")["cleanup.policy"] == "delete"
+    assert topic_config("t1.enrolment.events", "t1.")["cleanup.policy"] == "delete"

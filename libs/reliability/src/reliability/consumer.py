@@ -58,6 +58,7 @@ from reliability.applying import (
 )
 from reliability.consumer_settings import ConsumerSettings, RetryPolicy
 from reliability.error_classes import ErrorStreak, is_transient, safe_reason
+from reliability.http import Degraded
 from reliability.parking import dead_letter_or_park, open_parked_records
 from reliability.subscribers import KafkaKit, Subscribers, build_broker, handler_table
 
@@ -360,13 +361,13 @@ class IdempotentConsumer(EventApplier):
         )
 
     async def health(self) -> str | None:
-        """None when healthy; else why not. Degraded (parked records) starts with "degraded"; paused does not."""
+        """None when healthy; else why not: parked records are `Degraded` (the service works), a pause is not."""
         if self.paused:
             where = ", ".join(f"{tp.topic}[{tp.partition}]: {error}" for tp, error in sorted(self.paused.items()))
             return f"paused after {self.settings.pause_after} consecutive events failed with the same error: {where}"
         parked = await asyncio.to_thread(open_parked_records, self._engine, self.settings.name)
         metrics.PARKED_RECORDS_OPEN.labels(self.settings.name).set(parked)
-        return f"degraded: {parked} consumed records parked, see mc-ops parked" if parked else None
+        return Degraded(f"degraded: {parked} consumed records parked, see mc-ops parked") if parked else None
 
     def _report_lag(self, consumer: AIOKafkaConsumer, batches: Mapping[TopicPartition, list[Record]]) -> None:
         assigned = consumer.assignment()

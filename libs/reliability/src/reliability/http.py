@@ -17,14 +17,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reliability.auth import Authenticator, FailureLimiter, JwksCache, JwtVerifier, StaticTokenVerifier
+from reliability.outbox import EventTooLarge
 from reliability.settings import ServiceSettings
 
 HealthCheck = Callable[[], Awaitable[str | None]]
-"""Returns None when healthy, else a short reason; a reason starting with `DEGRADED` is degraded-but-working."""
+"""Returns None when healthy, else a short reason (a `Degraded` one keeps the service ready)."""
 
-DEGRADED = "degraded"
-"""A check's reason that starts with this still answers 200 (status "degraded"): the service works, an operator
-has something to look at (e.g. the consumer's parked records). Any other reason answers 503."""
+
+class Degraded(str):
+    """A health check's reason for a replica that works but needs an operator (parked outbox rows, say): `/health`
+    says `degraded` with the reason and still answers 200, so it is not taken out of service for it."""
+
+    __slots__ = ()
 
 
 class HasHealthChecks(Protocol):
@@ -131,6 +135,11 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(error, "headers", None),
         )
 
+    @app.exception_handler(EventTooLarge)
+    async def _event_too_large(_request: Request, error: EventTooLarge) -> JSONResponse:
+        # The request was fine, what it would announce is more than the platform carries: nothing was written.
+        return JSONResponse({"error": {"status": 422, "message": error.reason}}, status_code=422)
+
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
         details = [
@@ -144,17 +153,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def operations_router(checks: dict[str, HealthCheck]) -> APIRouter:
-    """`GET /health` (liveness + readiness: every check must pass) and `GET /metrics` (Prometheus)."""
+    """`GET /health` (liveness + readiness: every check must pass or be only `Degraded`) and `GET /metrics`."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/health")
     async def health() -> JSONResponse:
         results = {name: await check() for name, check in checks.items()}
-        healthy = all(reason is None or reason.startswith(DEGRADED) for reason in results.values())
-        degraded = healthy and any(reason is not None for reason in results.values())
+        healthy = all(reason is None or isinstance(reason, Degraded) for reason in results.values())
+        degraded = any(isinstance(reason, Degraded) for reason in results.values())
         body = {
-            "status": "degraded" if degraded else "ok" if healthy else "unavailable",
-            "checks": {name: ("ok" if reason is None else reason) for name, reason in results.items()},
+            "status": ("degraded" if degraded else "ok") if healthy else "unavailable",
+            "checks": {name: ("ok" if reason is None else str(reason)) for name, reason in results.items()},
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 

@@ -35,3 +35,10 @@ AFTER_HANDLER_FAILURES = Counter(
     "Failed attempts after the handler: DLQ send, offset commit, after-commit hooks",
     ["consumer", "stage"],
 )
+# The outbox relay's parked rows (reliability.outbox_parking): refused for good, or waiting behind such a row.
+OUTBOX_PARKED = Gauge(
+    "outbox_parked_rows", "Outbox rows parked until an operator releases or discards them", ["service"]
+)
+OUTBOX_ROWS_REFUSED = Counter(
+    "outbox_rows_refused_total", "Outbox rows the broker refused for good (parked), by error type", ["service", "error"]
+)

@@ -3,34 +3,56 @@
 Nothing is published for a rolled-back change (the rows never commit), and nothing committed is lost if the
 process dies (the rows stay until the broker acknowledged them). With several replicas, a database lease lets
 one relay publish at a time, so events of one key leave in the order they were written.
+
+Nothing can jam it: an event over `MAX_EVENT_BYTES` is refused when it is queued (`EventTooLarge`, in the use
+case's transaction), and a row the broker refuses for good anyway is parked with its reason, with the later rows
+of its key behind it, while every other key flows on (`reliability.outbox_parking`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
+from contracts.limits import MAX_EVENT_BYTES
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from contracts import CloudEvent, EventPayload, KafkaRecord
 from reliability import metrics
+from reliability.consumer import RejectEvent
 from reliability.database import transaction
 from reliability.lease import release_lease, try_acquire_lease
+from reliability.outbox_delivery import BatchOutcome, send_batch
+from reliability.outbox_parking import blocking_heads, count_parked, park_rows
 from reliability.tables import OutboxMessage
 from reliability.tracing import trace_headers
 
 log = logging.getLogger(__name__)
 
 
+class EventTooLarge(RejectEvent):
+    """An event whose Kafka value is over `contracts.limits.MAX_EVENT_BYTES`: refused when it is queued, so the
+    use case fails (HTTP 422; a consumed event that would produce it is rejected, i.e. dead-lettered) instead of
+    the relay meeting a record the broker can never take."""
+
+    def __init__(self, event_type: str, size: int, limit: int = MAX_EVENT_BYTES) -> None:
+        super().__init__(f"{event_type} event is {size} bytes, over the limit of {limit} bytes")
+        self.event_type = event_type
+        self.size = size
+        self.limit = limit
+
+
 def add_to_outbox(session: Session, event: CloudEvent[EventPayload]) -> None:
-    """Queue `event` for publishing as part of the caller's transaction."""
+    """Queue `event` for publishing as part of the caller's transaction; raises `EventTooLarge` (nothing written)."""
     add_record_to_outbox(session, event.to_kafka(), event.id)
 
 
@@ -41,7 +63,11 @@ def add_record_to_outbox(session: Session, record: KafkaRecord, event_id: str) -
 
 
 def outbox_row(record: KafkaRecord, event_id: str) -> dict[str, object]:
-    """The outbox row of one record, for callers inserting many at once (`add_rows_to_outbox`)."""
+    """The outbox row of one record, for callers inserting many at once (`add_rows_to_outbox`).
+
+    Raises `EventTooLarge` for a value over `MAX_EVENT_BYTES`."""
+    if len(record.value) > MAX_EVENT_BYTES:
+        raise EventTooLarge(_event_type(record), len(record.value))
     # The trace context of the change travels with its event, so the consumer's work joins the same trace.
     headers = [*record.headers, *trace_headers()]
     return {
@@ -52,6 +78,15 @@ def outbox_row(record: KafkaRecord, event_id: str) -> dict[str, object]:
         "headers": [[name, value.decode("latin-1")] for name, value in headers],
         "created_at": datetime.now(UTC),
     }
+
+
+def _event_type(record: KafkaRecord) -> str:
+    # Only on the refusal path: the type is for the operator, the value itself never goes into the message.
+    try:
+        event_type = json.loads(record.value).get("type")
+    except Exception:
+        event_type = None
+    return event_type if isinstance(event_type, str) and len(event_type) <= 200 else f"an {record.topic}"
 
 
 def add_rows_to_outbox(session: Session, rows: list[dict[str, object]]) -> None:
@@ -82,14 +117,20 @@ class OutboxRelay:
         service: str,
         settings: RelaySettings | None = None,
         owner: str | None = None,
+        renew_producer: Callable[[], Awaitable[AIOKafkaProducer]] | None = None,
     ) -> None:
+        """`renew_producer`: a fresh, started producer, to replace `producer` after the broker refused a batch;
+        the relay then owns its producers (`producer` is the current one)."""
         self._engine = engine
         self._producer = producer
+        self._renew_producer = renew_producer
         self._service = service
         self._settings = settings or RelaySettings()
         self.owner = owner or f"{service}-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
         self._stopping = False
+        self.last_failure: str | None = None
+        """Why the last round failed (the error type), None once a round succeeds: for the health check."""
 
     def notify(self) -> None:
         """Wake the relay right after a commit instead of waiting for the next poll."""
@@ -110,7 +151,7 @@ class OutboxRelay:
 
     async def run(self) -> None:
         settings = self._settings
-        last_cleanup = datetime.min.replace(tzinfo=UTC)
+        last_cleanup = last_count = datetime.min.replace(tzinfo=UTC)
         failures = 0
         try:
             while not self._stopping:
@@ -124,11 +165,17 @@ class OutboxRelay:
                         if datetime.now(UTC) - last_cleanup > timedelta(minutes=10):
                             await asyncio.to_thread(self._delete_old_published_rows)
                             last_cleanup = datetime.now(UTC)
+                        if datetime.now(UTC) - last_count > timedelta(seconds=10):
+                            # An operator releases or discards rows from another process (mc-ops).
+                            await asyncio.to_thread(self.refresh_parked_gauge)
+                            last_count = datetime.now(UTC)
                     failures = 0
+                    self.last_failure = None
                 except Exception as error:
                     # Broker or database away: the rows stay unpublished and are sent once it is back. The relay
                     # must outlive any outage, or the service would stop publishing for good.
                     failures += 1
+                    self.last_failure = f"{type(error).__name__} ({failures} attempts in a row)"
                     delay = min(0.5 * 2 ** (failures - 1), settings.max_retry_delay_seconds)
                     log.warning(
                         "outbox relay could not publish; retrying",
@@ -147,34 +194,65 @@ class OutboxRelay:
                 await asyncio.to_thread(release_lease, self._engine, settings.lease_name, self.owner)
 
     async def publish_pending(self) -> int:
-        """Publish one batch of unpublished rows; returns how many were published."""
+        """Publish one batch of unpublished rows; returns how many were published or parked."""
         rows = await asyncio.to_thread(self._load_unpublished)
         if not rows:
             return 0
+        heads = await asyncio.to_thread(blocking_heads, self._engine)
         # Sends are queued in id order on one idempotent producer, so per-partition order is kept even
-        # though we only await the acknowledgements together.
-        deliveries = [
-            await self._producer.send(
-                self._settings.topic_prefix + row.topic,
-                key=row.key,
-                value=row.value,
-                headers=[(name, value.encode("latin-1")) for name, value in row.headers],
-            )
-            for row in rows
-        ]
-        await asyncio.gather(*deliveries)
-        ids = [row.id for row in rows if row.id is not None]
+        # though we only await the acknowledgements together; each send's own future says how its row fared.
+        outcome = await send_batch(self._producer, rows, heads, self._settings.topic_prefix)
         # If we die (or lose the lease) before this commit, the rows are published again: consumers are
         # idempotent on the CloudEvents identity, so a repeat changes nothing.
-        await asyncio.to_thread(self._mark_published, ids)
-        metrics.EVENTS_PUBLISHED.labels(self._service).inc(len(rows))
-        return len(rows)
+        await asyncio.to_thread(self._record, outcome)
+        metrics.EVENTS_PUBLISHED.labels(self._service).inc(len(outcome.published))
+        if outcome.parked:
+            self._report_parked(outcome)
+        if outcome.broker_refused and self._renew_producer is not None:
+            await self._renew()
+        if outcome.retry:
+            raise outcome.retry[0]
+        return len(outcome.published) + len(outcome.parked)
+
+    def _record(self, outcome: BatchOutcome) -> None:
+        if outcome.published:
+            self._mark_published(outcome.published)
+        park_rows(self._engine, outcome.parked)
+
+    def _report_parked(self, outcome: BatchOutcome) -> None:
+        for row_id, error in outcome.refused.items():
+            metrics.OUTBOX_ROWS_REFUSED.labels(self._service, error).inc()
+            # The id, the error type and the reason (sizes, limits): never the value or the key.
+            log.error(
+                "outbox row refused by the broker for good; parked with the later rows of its key",
+                extra={"row": row_id, "error": error, "reason": outcome.parked[row_id]},
+            )
+        self.refresh_parked_gauge()
+
+    def refresh_parked_gauge(self) -> int:
+        parked = count_parked(self._engine)
+        metrics.OUTBOX_PARKED.labels(self._service).set(parked)
+        return parked
+
+    async def _renew(self) -> None:
+        # A batch the broker refused left a gap in the idempotent producer's sequence numbers: every later send to
+        # that partition would fail (OutOfOrderSequenceNumber). A new producer starts a new sequence.
+        assert self._renew_producer is not None
+        old, self._producer = self._producer, await self._renew_producer()
+        log.warning("outbox relay renewed its producer after a refused batch", extra={"service": self._service})
+        with contextlib.suppress(Exception):
+            await old.stop()
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        return self._producer
 
     def _load_unpublished(self) -> list[OutboxMessage]:
         with Session(self._engine, expire_on_commit=False) as session:
             statement = (
                 select(OutboxMessage)
                 .where(col(OutboxMessage.published_at).is_(None))
+                .where(col(OutboxMessage.parked_at).is_(None))
                 .order_by(col(OutboxMessage.id))
                 .limit(self._settings.batch_size)
             )
@@ -193,6 +271,11 @@ class OutboxRelay:
 
 
 def count_unpublished(engine: Engine) -> int:
+    """Rows waiting for the relay (parked ones not included: see `outbox_parking.count_parked`)."""
     with Session(engine) as session:
-        statement = select(func.count()).where(col(OutboxMessage.published_at).is_(None))
+        statement = (
+            select(func.count())
+            .where(col(OutboxMessage.published_at).is_(None))
+            .where(col(OutboxMessage.parked_at).is_(None))
+        )
         return int(session.scalar(statement) or 0)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from contracts import topics as contract_topics
 from reliability.consumer import BatchHandler, ConsumerSettings, Handler, IdempotentConsumer
-from reliability.http import HealthCheck, database_check
+from reliability.http import Degraded, HealthCheck, database_check
 from reliability.outbox import OutboxRelay, RelaySettings
 from reliability.producer import create_producer
 from reliability.provenance import EventSources, event_sources_path, load_event_sources
@@ -119,28 +119,55 @@ class ServiceRuntime:
         await self.producer.start()
         self.relay = OutboxRelay(
             self.engine,
-            self.producer,
+            await self._relay_producer(),
             self.service,
             RelaySettings(lease_name=f"{self.service}-outbox-relay", topic_prefix=settings.topic_prefix),
             owner=f"{self.service}-{settings.instance_id}",
+            renew_producer=self._relay_producer,
         )
         if self.consumed_topics():
             self.consumer = self._consumer(self.producer, self.relay.notify, sources)
 
+    async def _relay_producer(self) -> AIOKafkaProducer:
+        # The relay's own producer: a batch the broker refuses breaks an idempotent producer's numbering for its
+        # partition (reliability.outbox_delivery), which must never reach the consumer's dead letters; the relay
+        # renews it then.
+        settings = self.settings
+        producer = create_producer(
+            settings.kafka_bootstrap_servers, f"{self.service}-{settings.instance_id}-relay", settings
+        )
+        await producer.start()
+        return producer
+
     def health_checks(self) -> dict[str, HealthCheck]:
-        checks = {"database": database_check(self.engine), "kafka": self._check_kafka}
+        checks = {"database": database_check(self.engine), "kafka": self._check_kafka, "outbox": self._check_outbox}
         if self.consumed_topics():
             checks["consumer"] = self._check_consumer
         return checks
 
     async def _check_consumer(self) -> str | None:
-        """Paused partitions: 503; parked records: degraded (200); see `IdempotentConsumer.health`."""
+        """Paused partitions: 503; parked records: `Degraded` (200); see `IdempotentConsumer.health`."""
         if self.consumer is None:
             return "consumer not started"
         try:
             return await asyncio.wait_for(self.consumer.health(), 3)
         except Exception as error:
             return f"consumer health unknown: {type(error).__name__}"
+
+    # -- the relay's health: parked rows and a relay that keeps failing are `Degraded`, not down ---------------
+    async def _check_outbox(self) -> str | None:
+        if self.relay is None:
+            return None
+        try:
+            parked = await asyncio.wait_for(asyncio.to_thread(self.relay.refresh_parked_gauge), 3)
+        except Exception as error:
+            return f"outbox unreadable: {type(error).__name__}"
+        problems = []
+        if parked:
+            problems.append(f"{parked} outbox row(s) parked; see `mc-ops outbox parked`")
+        if self.relay.last_failure is not None:
+            problems.append(f"relay failing: {self.relay.last_failure}")
+        return Degraded("degraded: " + "; ".join(problems)) if problems else None
 
     async def _check_kafka(self) -> str | None:
         if self.producer is None:
@@ -169,6 +196,7 @@ class ServiceRuntime:
             for task in tasks:
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await asyncio.wait_for(task, 15)
+            await self.relay.producer.stop()
             await self.producer.stop()
 
     def failed_task(self) -> BaseException | None:

@@ -7,6 +7,7 @@ import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, for_code
+from contracts.limits import BROKER_MAX_MESSAGE_BYTES
 
 from contracts import topics as contract_topics
 from reliability.kafka_security import KafkaSecuritySettings, client_kwargs
@@ -15,11 +16,32 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PARTITIONS = 3
 
+FOREVER = "-1"
+DEAD_LETTER_RETENTION_MS = str(90 * 24 * 60 * 60 * 1000)
+"""90 days: long enough for an operator back from holiday to replay, short of keeping rejected personal data for
+ever (a dead letter is a work queue, not a source of truth)."""
+
 
 def topic_config(topic: str, topic_prefix: str = "") -> dict[str, str]:
-    if topic.removeprefix(topic_prefix) in contract_topics.COMPACTED:
-        return {"cleanup.policy": "compact"}
-    return {}
+    """The platform's settings of a topic, the one definition every topic creator uses (services at start,
+    `mc-ops topics create` and `acls apply`, the test fixtures) and `mc-ops topics check` compares with.
+
+    - an event topic keeps everything (`retention.ms=-1`): its log is the source of truth, services rebuild their
+      state from offset 0, and a consumer may be down longer than the broker's default week;
+    - the catalogue is compacted: the latest entry per key (academic year / micro-credential) is the intent, and
+      its consumers keep the latest entry per key by event time, ignoring older ones;
+    - a dead-letter topic keeps 90 days (`DEAD_LETTER_RETENTION_MS`);
+    - every topic takes records up to `BROKER_MAX_MESSAGE_BYTES`, the producers' request limit.
+    """
+    name = topic.removeprefix(topic_prefix)
+    config = {"max.message.bytes": str(BROKER_MAX_MESSAGE_BYTES)}
+    if name in contract_topics.COMPACTED:
+        config["cleanup.policy"] = "compact"
+    elif name in contract_topics.ALL:
+        config |= {"cleanup.policy": "delete", "retention.ms": FOREVER, "retention.bytes": FOREVER}
+    elif name.endswith(contract_topics.DLQ_SUFFIX):
+        config |= {"cleanup.policy": "delete", "retention.ms": DEAD_LETTER_RETENTION_MS}
+    return config
 
 
 async def ensure_topics(

@@ -14,7 +14,7 @@ from typing import TextIO
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from pydantic import ValidationError
 
-from opscli import acls, dlq, groups, kafka, samples, topicscmd
+from opscli import acls, dlq, groups, kafka, parkedcli, samples, topicscmd
 from opscli.kafka import CommandError, Refused
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"  # the services' default too (reliability.settings)
@@ -25,7 +25,8 @@ EXIT_USAGE = 2
 EXIT_REFUSED = 3
 
 DESCRIPTION = """\
-Operator commands for the Kafka side of the micro-credentials platform.
+Operator commands for the Kafka side of the micro-credentials platform, and for what a service parked in its
+database (`outbox ...`, `parked ...`: --database-url, default $DATABASE_URL).
 
 Every command takes --bootstrap (default $KAFKA_BOOTSTRAP_SERVERS, else 127.0.0.1:9092) and --topic-prefix
 (default $TOPIC_PREFIX, else empty); give the same prefix as the services. Topic names in options are the
@@ -151,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--dry-run", action="store_true", help="print the event without publishing it")
     publish.set_defaults(handler="publish-sample")
 
-    topics_parser = commands.add_parser("topics", help="contract topics and their DLQs: create, list")
+    topics_parser = commands.add_parser("topics", help="contract topics and their DLQs: create, list, check")
     topics_commands = topics_parser.add_subparsers(dest="topics_command", required=True, metavar="COMMAND")
     create = command(topics_commands, "create", "create every contract topic and its DLQ (existing ones are kept)")
     create.add_argument("--partitions", type=int, default=3, help="partitions of new topics (default 3)")
@@ -160,6 +161,16 @@ def build_parser() -> argparse.ArgumentParser:
     topics_list = command(topics_commands, "list", "the contract topics and DLQs: partitions, cleanup policy")
     topics_list.add_argument("--all", action="store_true", help="also other topics under the prefix")
     topics_list.set_defaults(handler="topics list")
+    check = command(
+        topics_commands,
+        "check",
+        "compare every contract topic and DLQ with the platform's settings; exit 1 if any differs",
+        "Compare the retention, cleanup policy and max.message.bytes of every contract topic and DLQ with the\n"
+        "platform's (reliability.topics.topic_config: event topics retention.ms=-1, the catalogue compacted, DLQs\n"
+        "90 days, max.message.bytes 1048576) and print those that differ or are missing; exit status 1 if any.\n"
+        "Topics created before these settings keep theirs: change them with kafka-configs --alter.",
+    )
+    check.set_defaults(handler="topics check")
 
     acls_parser = commands.add_parser("acls", help="Kafka ACLs from deploy/kafka-acls.yaml")
     acls_commands = acls_parser.add_subparsers(dest="acls_command", required=True, metavar="COMMAND")
@@ -183,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--topic", action="append", help="only this contract topic (repeatable)")
     reset.add_argument("--dry-run", action="store_true", help="print old -> new offsets; change nothing")
     reset.set_defaults(handler="replay-topic")
+    parkedcli.add_parsers(commands, command)
     return parser
 
 
@@ -190,6 +202,8 @@ async def run(args: argparse.Namespace, out: TextIO) -> int:
     bootstrap = args.bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or DEFAULT_BOOTSTRAP
     prefix = args.topic_prefix if args.topic_prefix is not None else os.environ.get("TOPIC_PREFIX", "")
     handler = args.handler
+    if handler.startswith(("outbox ", "parked ")):
+        return await parkedcli.run(args, bootstrap, prefix, out)
     if handler == "dlq list":
         return await dlq.list_command(bootstrap, prefix, args.topic, args.consumer, args.json, out)
     if handler == "dlq show":
@@ -229,6 +243,8 @@ async def run(args: argparse.Namespace, out: TextIO) -> int:
         if args.partitions < 1 or args.replication_factor < 1:
             raise CommandError("--partitions and --replication-factor must be 1 or more")
         return await topicscmd.create_command(bootstrap, prefix, args.partitions, args.replication_factor, out)
+    if handler == "topics check":
+        return await topicscmd.check_command(bootstrap, prefix, out)
     if handler == "topics list":
         return await topicscmd.list_command(bootstrap, prefix, args.all, out)
     if handler == "replay-topic":

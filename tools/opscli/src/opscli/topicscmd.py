@@ -1,13 +1,12 @@
-"""The contract's topics and their dead-letter topics: create them, list what is there."""
+"""The contract's topics and their dead-letter topics: create them, list what is there, check their settings."""
 
 from __future__ import annotations
 
 from typing import TextIO
 
-from aiokafka.admin import NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError, for_code
-from reliability.topics import ensure_topics
+from aiokafka.errors import for_code
+from reliability.topics import ensure_topics, topic_config
 
 from contracts import topics as contract
 from opscli.kafka import CommandError, admin_client, security, topology, wait_for_topics
@@ -22,25 +21,20 @@ def contract_topic_names(prefix: str) -> dict[str, str]:
 
 
 async def create_command(bootstrap: str, prefix: str, partitions: int, replication_factor: int, out: TextIO) -> int:
+    """Create the missing contract topics and DLQs with the platform's settings (`reliability.topics.topic_config`,
+    the one definition the services use too); existing topics are left as they are (`topics check` says if they
+    differ)."""
     wanted = contract_topic_names(prefix)
     async with admin_client(bootstrap) as admin:
         before = set(await admin.list_topics())
-        # reliability.topics compacts by the unprefixed name only, so a prefixed catalogue topic is created here
-        # first, compacted like the contract says; ensure_topics then finds it and leaves it alone.
-        compacted = [prefix + name for name in contract.COMPACTED if prefix and prefix + name not in before]
-        if compacted:
-            response = await admin.create_topics(
-                [
-                    NewTopic(name, partitions, replication_factor, topic_configs={"cleanup.policy": "compact"})
-                    for name in compacted
-                ]
-            )
-            for item in response.to_object()["topic_errors"]:
-                if item["error_code"] and item["error_code"] != TopicAlreadyExistsError.errno:
-                    error = for_code(item["error_code"])
-                    raise CommandError(f"creating {item['topic']}: {error.__name__} {item.get('error_message') or ''}")
     await ensure_topics(
-        bootstrap, list(wanted), partitions, replication_factor=replication_factor, attempts=3, security=security()
+        bootstrap,
+        list(wanted),
+        partitions,
+        replication_factor=replication_factor,
+        attempts=3,
+        topic_prefix=prefix,
+        security=security(),
     )
     # Return only once the next command (dlq list, a service start) will see them.
     await wait_for_topics(bootstrap, wanted)
@@ -50,6 +44,44 @@ async def create_command(bootstrap: str, prefix: str, partitions: int, replicati
         out,
     )
     return 0
+
+
+async def check_command(bootstrap: str, prefix: str, out: TextIO) -> int:
+    """Every contract topic and DLQ against `topic_config`: 0 when all match, 1 (and a table) when any differs."""
+    wanted = contract_topic_names(prefix)
+    existing = await topology(bootstrap)
+    present = [name for name in wanted if name in existing]
+    actual = await _configs(bootstrap, {name: list(topic_config(name, prefix)) for name in present})
+    rows: list[list[object]] = [[name, "(topic)", "present", "MISSING"] for name in wanted if name not in existing]
+    for name in present:
+        for setting, value in topic_config(name, prefix).items():
+            found = actual.get(name, {}).get(setting)
+            if found != value:
+                rows.append([name, setting, value, found])
+    if rows:
+        table(["TOPIC", "SETTING", "WANTED", "ACTUAL"], rows, out)
+        topics = len({row[0] for row in rows})
+        print(f"\n{topics} topic(s) differ from the platform's settings (reliability.topics.topic_config)", file=out)
+        return 1
+    print(f"{len(wanted)} topic(s) have the platform's settings", file=out)
+    return 0
+
+
+async def _configs(bootstrap: str, wanted: dict[str, list[str]]) -> dict[str, dict[str, str]]:
+    if not wanted:
+        return {}
+    async with admin_client(bootstrap) as admin:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, dict.fromkeys(keys)) for name, keys in wanted.items()]
+        )
+    found: dict[str, dict[str, str]] = {}
+    for response in responses:
+        for resource in response.resources:
+            error_code, name, entries = resource[0], resource[3], resource[4]
+            if error_code:
+                raise CommandError(f"describing {name}: {for_code(error_code).__name__}")
+            found[name] = {entry[0]: entry[1] for entry in entries}
+    return found
 
 
 async def list_command(bootstrap: str, prefix: str, show_all: bool, out: TextIO) -> int:
