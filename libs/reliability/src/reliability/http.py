@@ -17,7 +17,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reliability.auth import Authenticator, FailureLimiter, JwksCache, JwtVerifier, StaticTokenVerifier
-from reliability.outbox import EventTooLarge
 from reliability.settings import ServiceSettings
 
 HealthCheck = Callable[[], Awaitable[str | None]]
@@ -126,6 +125,8 @@ class BodyLimit:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Every error is JSON: {"error": {"status", "message", "details"?}}."""
+    # Imported here: the outbox pulls in the consumer (FastStream), which `import reliability.http` need not load.
+    from reliability.outbox import EventTooLarge
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
