@@ -8,25 +8,23 @@ setting. No command prints a value (events carry names and e-mail addresses): id
   rows of its key waiting behind it, `discard` marks it never to be sent (kept for audit) and releases them;
 - consumed records the consumer parked (`reliability.tables.ParkedRecord`, when even the dead letter failed):
   `resend` puts the stored record on its dead-letter topic, bounded like a dead letter (an oversized value as
-  its first `DEAD_LETTER_EXCERPT_BYTES` with the SHA-256 and size of the whole), and closes it; `discard` closes
+  its first `DEAD_LETTER_EXCERPT_BYTES` with the SHA-256 and size of the whole: the kit's own
+  `reliability.dead_letter.dead_letter_of`), and closes it; `discard` closes
   it without sending. Closed records stay in the table (`released_at`), for audit.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, TextIO, TypeVar
 
-from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import ConsumerRecord
-from contracts.limits import BROKER_MAX_MESSAGE_BYTES, DEAD_LETTER_EXCERPT_BYTES
 from reliability import outbox_parking
 from reliability.database import create_database_engine, transaction
-from reliability.dead_letter import dead_letter_headers
+from reliability.dead_letter import dead_letter_of as kit_dead_letter_of
 from reliability.tables import ParkedRecord
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -37,13 +35,8 @@ from contracts import topics as contract
 from opscli.kafka import CommandError, producer
 from opscli.output import dump_json, table, truncate
 
-DLQ_VALUE_SHA256 = "dlq-value-sha256"
-DLQ_VALUE_BYTES = "dlq-value-bytes"
-DLQ_EXCERPT = "dlq-excerpt"
-_HEADROOM = 64 * 1024
 T = TypeVar("T")
 _RECORDS = ParkedRecord.__table__  # type: ignore[attr-defined]
-"""Room for the dlq-* headers and the batch overhead below the broker's limit."""
 
 
 def engine_for(database_url: str | None, service: str | None) -> Engine:
@@ -172,19 +165,9 @@ def dead_letter_of(record: ParkedRecord, prefix: str) -> tuple[str, bytes | None
         serialized_value_size=len(record.value or b""),
         headers=headers,
     )
-    dlq_headers = dead_letter_headers(original, record.reason, record.consumer)
-    value = record.value
-    size = DefaultRecordBatchBuilder.estimate_size_in_bytes(record.key, value, dlq_headers)
-    if size > BROKER_MAX_MESSAGE_BYTES - _HEADROOM and value is not None:
-        # The full bytes stay at the original offset (and in this table); the dead letter says how to find them.
-        dlq_headers = [
-            *[(name, v) for name, v in dlq_headers if name.startswith("dlq-")],
-            (DLQ_VALUE_SHA256, hashlib.sha256(value).hexdigest().encode("ascii")),
-            (DLQ_VALUE_BYTES, str(len(value)).encode("ascii")),
-            (DLQ_EXCERPT, b"true"),
-        ]
-        value = value[:DEAD_LETTER_EXCERPT_BYTES]
-    return contract.dead_letter_topic(topic), value, dlq_headers
+    # The kit's own writer: whole if it fits, else the bounded envelope (excerpt, dlq-value-sha256, -bytes, -truncated).
+    letter = kit_dead_letter_of(original, record.reason, record.consumer)
+    return contract.dead_letter_topic(topic), letter.value, letter.headers
 
 
 async def parked_resend_command(engine: Engine, bootstrap: str, prefix: str, record_id: int, out: TextIO) -> int:
