@@ -134,9 +134,10 @@ class CanonicalWorkers:
         self.limits = limits
         self.budget_seconds = budget_seconds
         self._cache = _ResultCache(cache_size)
-        # A slot holds an idle worker, or None: not started yet, or killed and to be replaced.
+        # A slot holds an idle worker, or None: not started yet, or killed and to be replaced. Last in, first out:
+        # a running worker is reused before an empty slot is started (a second process only under concurrency).
         self._size = workers
-        self._idle: queue.Queue[_Worker | None] = queue.Queue()
+        self._idle: queue.LifoQueue[_Worker | None] = queue.LifoQueue()
         for _ in range(workers):
             self._idle.put(None)
         self._started: set[_Worker] = set()
@@ -207,11 +208,12 @@ class CanonicalWorkers:
         threading.Thread(target=self._warm, name="canonicalisation-warm", daemon=True).start()
 
     def _warm(self) -> None:
-        for _ in range(self._size):
-            try:
-                worker = self._idle.get_nowait()
-            except queue.Empty:
-                return  # the others are at work
+        slots: list[_Worker | None] = []
+        with contextlib.suppress(queue.Empty):
+            while len(slots) < self._size:
+                slots.append(self._idle.get_nowait())  # the others are at work
+        for slot in slots:
+            worker = slot
             try:
                 worker = worker or self._start()
             except CanonicalisationUnavailable:
