@@ -184,6 +184,20 @@ async def test_a_canonicalisation_over_the_budget_is_killed_while_health_answers
     assert after.json()["verified"] is True  # a fresh worker took the killed one's place
 
 
+async def test_when_every_worker_stays_busy_for_a_whole_budget_the_answer_is_503(bounded_app, issued):
+    poison = poison_credential(3, issued.document["proof"])
+    async with bounded_app(verify_workers=1, verify_time_budget_seconds=0.5) as (client, workers):
+        in_flight = workers._idle.get()  # the only slot, held as a job in flight holds it
+        try:
+            response = await client.post("/verify", json=poison)
+        finally:
+            workers._idle.put(in_flight)
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert "every verification worker stayed busy for 0.5 s" in response.json()["error"]["message"]
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
