@@ -299,3 +299,23 @@ def run_node_verifier(node: str, credential: dict[str, Any], documents: Mapping[
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+def look_alike_blank_nodes(count: int) -> list[dict[str, Any]]:
+    """`count` blank nodes that all know each other: every one has the same first-degree hash, so RDFC-1.0 can
+    only tell them apart by trying permutations (the poison of issue 11: 7 of them took 2.2 s, each more x10)."""
+    knows = "https://example.org/knows"
+    return [{"@id": f"_:n{i}", knows: [{"@id": f"_:n{j}"} for j in range(count) if j != i]} for i in range(count)]
+
+
+def poison_credential(blank_nodes: int, proof: Mapping[str, Any]) -> dict[str, Any]:
+    """A credential claiming our issuer and key (so verification reaches the signature) whose subject carries
+    look-alike blank nodes; no id of ours, so only canonicalising it could tell."""
+    return {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiableCredential"],
+        "issuer": ISSUER_ID,
+        "validFrom": "2026-01-01T00:00:00Z",
+        "credentialSubject": {"https://example.org/crowd": look_alike_blank_nodes(blank_nodes)},
+        "proof": dict(proof),
+    }

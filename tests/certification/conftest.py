@@ -5,9 +5,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 from certification.adapters import IssuerKey, generate_secret_key
+from certification.adapters.canonical_workers import CanonicalWorkers
 from certification.adapters.issuer import Issuer
 from certification.bootstrap import migrate
 from certification.config import CertificationSettings
@@ -58,9 +61,24 @@ def settings(database_url) -> CertificationSettings:  # noqa: F811
     )
 
 
+@pytest.fixture(scope="session")
+def canonical_workers(issuer: Issuer) -> Iterator[CanonicalWorkers]:
+    """The verification worker processes with the default limits, shared by the tests' apps (each start costs a
+    fresh interpreter; hashData is a pure function of the job, so sharing the cache is sound)."""
+    defaults = CertificationSettings(public_base_url=BASE_URL)
+    workers = CanonicalWorkers(
+        issuer.base_url,
+        defaults.canonical_limits(),
+        workers=defaults.verify_workers,
+        budget_seconds=defaults.verify_time_budget_seconds,
+    )
+    yield workers
+    workers.close()
+
+
 @pytest.fixture
-def app(settings, engine, issuer):
-    return create_app(settings, Database(engine), issuer)
+def app(settings, engine, issuer, canonical_workers):
+    return create_app(settings, Database(engine), issuer, canonical_workers=canonical_workers)
 
 
 @pytest.fixture

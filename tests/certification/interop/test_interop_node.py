@@ -28,6 +28,7 @@ from certification.adapters import (
     sign_credential,
     verify_credential,
 )
+from certification.adapters.canonical import CanonicalLimitExceeded
 from certification.domain import (
     AwardingBody,
     Course,
@@ -39,6 +40,8 @@ from certification.domain import (
     build_credential,
     microcredential_context_url,
 )
+
+from tests.certification.certification_support import look_alike_blank_nodes
 
 pytestmark = pytest.mark.node
 
@@ -260,3 +263,18 @@ def test_key_not_in_controller_document_is_rejected_by_both(node, issued):
     assert js["verified"] is False, js
     py = verify_credential(credential, documents.get, resolve_status_list=documents.get, loader=issued.loader)
     assert not py.check("verification_method").ok
+
+
+@pytest.mark.parametrize("blank_nodes", [3, 6])
+def test_look_alike_blank_nodes_over_the_work_limit_are_refused_by_both(node, issued, blank_nodes):
+    """The RDFC-1.0 work limit is rdf-canonize's default: what our verifier refuses, Digital Bazaar's does too."""
+    valid = issued.credentials["valid"]
+    poison = {key: copy.deepcopy(valid[key]) for key in ("@context", "type", "issuer", "validFrom", "proof")}
+    poison["credentialSubject"] = {"https://example.org/crowd": look_alike_blank_nodes(blank_nodes)}
+
+    js = run_verifier(node, poison, issued.documents)
+
+    assert js["verified"] is False
+    assert any("deep iterations" in error for error in js["errors"]), js
+    with pytest.raises(CanonicalLimitExceeded, match=r"RDFC-1\.0 work limit"):
+        python_verify(issued, poison)

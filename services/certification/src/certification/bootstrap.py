@@ -65,4 +65,6 @@ def build(
             "topic_prefix": settings.topic_prefix,
         },
     )
-    return create_app(settings, database.waking(lambda: notify_relay(runtime)), issuer, runtime), runtime
+    app = create_app(settings, database.waking(lambda: notify_relay(runtime)), issuer, runtime)
+    app.state.canonical_workers.warm()
+    return app, runtime

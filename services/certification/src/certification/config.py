@@ -16,6 +16,7 @@ from pydantic_settings import NoDecode
 from reliability.settings import ServiceSettings
 
 from certification.adapters import KeyFormatError, PublicKeyEntry, generate_secret_key, public_key_from_multibase
+from certification.adapters.canonical import CanonicalLimits
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,41 @@ class CertificationSettings(ServiceSettings):
         "localhost URL.",
     )
 
+    verify_max_json_depth: int = Field(
+        default=64,
+        ge=8,
+        le=500,
+        description="POST /verify: a body nested deeper (objects and arrays) is refused (422) before anything else.",
+    )
+    verify_max_blank_nodes: int = Field(
+        default=256,
+        ge=1,
+        le=100_000,
+        description="POST /verify: a document with more blank nodes in its RDF dataset is refused (422) before "
+        "RDFC-1.0 runs (an issued credential has a few dozen).",
+    )
+    verify_work_factor: int = Field(
+        default=1,
+        ge=0,
+        le=4,
+        description="RDFC-1.0 work limit: (look-alike blank nodes) ** this many Hash N-Degree Quads calls per "
+        "canonicalisation, beyond that 422; 1 is rdf-canonize's default (Digital Bazaar's verifiers).",
+    )
+    verify_time_budget_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=120,
+        description="POST /verify: wall-clock budget of one canonicalisation job in a worker process; a worker "
+        "still busy after it is killed and replaced, and the document refused (422).",
+    )
+    verify_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Worker processes canonicalising submitted documents; when all stay busy for a whole "
+        "budget, POST /verify answers 503 with Retry-After.",
+    )
+
     @field_validator("public_base_url")
     @classmethod
     def _absolute_base(cls, value: str) -> str:
@@ -103,6 +139,9 @@ class CertificationSettings(ServiceSettings):
     @property
     def issuer_id(self) -> str:
         return f"{self.public_base_url}/issuer"
+
+    def canonical_limits(self) -> CanonicalLimits:
+        return CanonicalLimits(max_blank_nodes=self.verify_max_blank_nodes, work_factor=self.verify_work_factor)
 
     def retired_keys(self) -> list[PublicKeyEntry]:
         return [parse_public_key_entry(entry) for entry in self.retired_public_keys]

@@ -13,14 +13,15 @@ verify.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 from pyld import jsonld
+from pyld.canon import URDNA2015
 
 from certification.adapters.contexts import DocumentLoader, DocumentNotFoundError
 
-# RDFC-1.0 is the W3C Recommendation of URDNA2015; pyld still uses the old name.
-PYLD_RDFC_ALGORITHM = "URDNA2015"
+# RDFC-1.0 is the W3C Recommendation of URDNA2015; pyld still uses the old name (pyld.canon.URDNA2015).
 NQUADS = "application/n-quads"
 
 # Namespaces that the "undefined terms" contexts (VC 2.0 family) map unknown
@@ -29,6 +30,44 @@ _UNDEFINED_TERM_NAMESPACES = (
     "https://www.w3.org/ns/credentials/issuer-dependent#",
     "https://www.w3.org/ns/credentials/undefined-term#",
 )
+
+
+@dataclass(frozen=True)
+class CanonicalLimits:
+    """How much RDFC-1.0 work one document may ask for.
+
+    RDFC-1.0 tells look-alike blank nodes apart by trying permutations (Hash N-Degree Quads), exponential in the
+    number of blank nodes that share a first-degree hash; the specification asks implementations to bound it.
+    """
+
+    max_blank_nodes: int = 256
+    """Blank nodes in the document's RDF dataset, counted before canonicalising."""
+    work_factor: int = 1
+    """Hash N-Degree Quads calls allowed per operation: (look-alike blank nodes) ** work_factor. 1 is
+    rdf-canonize's default (Digital Bazaar's verifiers), so what we refuse they refuse too."""
+
+
+DEFAULT_LIMITS = CanonicalLimits()
+
+
+class CanonicalLimitExceeded(ValueError):
+    """The document asks for more canonicalisation work than the limits allow; it is refused, not judged."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class CanonicalisationFailed(ValueError):
+    """The document cannot be canonicalised (computed elsewhere, e.g. in a worker process); `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class CanonicalisationUnavailable(RuntimeError):
+    """No canonicalisation capacity now (every worker busy, or none could start): a service answers 503."""
 
 
 class UndefinedTermError(ValueError):
@@ -172,19 +211,70 @@ def _js_number_semantics(node: Any) -> Any:
     return node
 
 
-def canonicalize(document: dict[str, Any], loader: DocumentLoader) -> str:
-    """RDFC-1.0 canonical N-Quads of a JSON-LD document (after the safety check)."""
+def failure_reason(error: Exception) -> str:
+    """Why a document could not be canonicalised, as a verifier reports it."""
+    if isinstance(error, CanonicalisationFailed):
+        return error.reason
+    if isinstance(error, UndefinedTermError):
+        return str(error)
+    if isinstance(error, DocumentNotFoundError):
+        return f"unknown JSON-LD context: {error}"
+    if isinstance(error, RecursionError):
+        return "cannot canonicalise the credential: it is nested too deeply"
+    return f"cannot canonicalise the credential: {error}"  # pyld raises JsonLdError for malformed JSON-LD
+
+
+class _BoundedRDFC(URDNA2015):  # type: ignore[misc]
+    """pyld's RDFC-1.0 with the work limit of RDFC-1.0 section 4.4 (as rdf-canonize counts it): one budget of
+    Hash N-Degree Quads calls per operation, sized by the blank nodes that need them."""
+
+    def __init__(self, work_factor: int) -> None:
+        super().__init__()
+        self._work_factor = work_factor
+        self._remaining: int | None = None
+        self._allowed = 0
+
+    def hash_n_degree_quads(self, id_: str, issuer: Any) -> Any:
+        if self._remaining is None:
+            # First call: what is left in the map are the groups of look-alike blank nodes (RDFC-1.0 step 5).
+            look_alike = sum(len(ids) for ids in self.hash_to_blank_nodes.values())
+            self._remaining = self._allowed = look_alike**self._work_factor
+        if self._remaining <= 0:
+            raise CanonicalLimitExceeded(
+                f"canonicalising the document needs more than {self._allowed} rounds of telling look-alike blank "
+                "nodes apart (RDFC-1.0 work limit); refused"
+            )
+        self._remaining -= 1
+        return super().hash_n_degree_quads(id_, issuer)
+
+
+def _blank_node_count(dataset: dict[str, list[dict[str, Any]]]) -> int:
+    nodes: set[str] = set()
+    for graph, triples in dataset.items():
+        if graph.startswith("_:"):
+            nodes.add(graph)
+        for triple in triples:
+            nodes.update(
+                triple[part]["value"] for part in ("subject", "object") if triple[part]["type"] == "blank node"
+            )
+    return len(nodes)
+
+
+def canonicalize(document: dict[str, Any], loader: DocumentLoader, limits: CanonicalLimits = DEFAULT_LIMITS) -> str:
+    """RDFC-1.0 canonical N-Quads of a JSON-LD document (after the safety check), within `limits`.
+
+    Raises :class:`CanonicalLimitExceeded` for a document over the limits.
+    """
     normalised = _js_number_semantics(document)
     assert_fully_defined(normalised, loader)
-    result = jsonld.normalize(
-        normalised,
-        {
-            **loader.pyld_options(),
-            "algorithm": PYLD_RDFC_ALGORITHM,
-            "format": NQUADS,
-            "base": None,
-        },
-    )
+    # What jsonld.normalize does, with the blank nodes counted between its two steps and a bounded RDFC-1.0.
+    dataset = jsonld.to_rdf(normalised, {**loader.pyld_options(), "base": None, "produceGeneralizedRdf": False})
+    count = _blank_node_count(dataset)
+    if count > limits.max_blank_nodes:
+        raise CanonicalLimitExceeded(
+            f"the document has {count} blank nodes; at most {limits.max_blank_nodes} are canonicalised"
+        )
+    result = _BoundedRDFC(limits.work_factor).main(dataset, {"format": NQUADS})
     if not isinstance(result, str):  # pragma: no cover - pyld contract
         raise TypeError("pyld did not return N-Quads text")
     return result

@@ -26,7 +26,7 @@ from certification.adapters.contexts import DocumentLoader
 from certification.adapters.keys import IssuerKey, PublicKeyEntry, build_controller_document
 from certification.adapters.signing import sign_credential
 from certification.adapters.status_list import StatusList, build_status_list_credential
-from certification.adapters.verification import VerificationResult, verify_credential
+from certification.adapters.verification import HashData, VerificationResult, verify_credential
 
 JsonObject = dict[str, Any]
 
@@ -90,6 +90,12 @@ class Issuer:
     def credential_url(self, credential_id: str) -> str:
         return f"{self.base_url}/credentials/{credential_id}"
 
+    def credential_id(self, url: str) -> str | None:
+        """The credential id in one of our credential URLs, or None for anything else."""
+        prefix = self.credential_url("")
+        rest = url.removeprefix(prefix)
+        return rest if url.startswith(prefix) and rest and "/" not in rest and "#" not in rest else None
+
     def status_list_url(self, list_id: str) -> str:
         return f"{self.base_url}/status-lists/{list_id}"
 
@@ -127,11 +133,18 @@ class Issuer:
 
     # --- verification ---
 
-    def verify(self, document: Any, status_list_of: Callable[[str], JsonObject | None]) -> VerificationResult:
+    def verify(
+        self,
+        document: Any,
+        status_list_of: Callable[[str], JsonObject | None],
+        *,
+        hash_data: HashData | None = None,
+        signature_refused: str | None = None,
+    ) -> VerificationResult:
         """Verify with our own controller document and status lists; `status_list_of(list_id)` reads a list.
 
         Nothing is fetched from the network: a credential of another issuer fails the verification_method check
-        with a reason saying so.
+        with a reason saying so. `hash_data` and `signature_refused`: see `verify_credential`.
         """
 
         def resolve_controller(url: str) -> JsonObject | None:
@@ -146,5 +159,11 @@ class Issuer:
             return status_list_of(list_id)
 
         return verify_credential(
-            document, resolve_controller, resolve_status_list=resolve_status_list, loader=self.loader, now=self.clock()
+            document,
+            resolve_controller,
+            resolve_status_list=resolve_status_list,
+            loader=self.loader,
+            now=self.clock(),
+            hash_data=hash_data,
+            signature_refused=signature_refused,
         )

@@ -20,7 +20,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from certification.adapters.canonical import canonicalize
+from certification.adapters.canonical import DEFAULT_LIMITS, CanonicalLimits, canonicalize
 from certification.adapters.contexts import DocumentLoader
 from certification.adapters.keys import IssuerKey, multibase_base58btc
 from certification.domain.credential import xsd_datetime
@@ -39,9 +39,11 @@ def proof_configuration(document: JsonObject, proof: JsonObject) -> JsonObject:
     return config
 
 
-def hash_data(unsecured: JsonObject, config: JsonObject, loader: DocumentLoader) -> bytes:
-    proof_hash = hashlib.sha256(canonicalize(config, loader).encode("utf-8")).digest()
-    document_hash = hashlib.sha256(canonicalize(unsecured, loader).encode("utf-8")).digest()
+def hash_data(
+    unsecured: JsonObject, config: JsonObject, loader: DocumentLoader, limits: CanonicalLimits = DEFAULT_LIMITS
+) -> bytes:
+    proof_hash = hashlib.sha256(canonicalize(config, loader, limits).encode("utf-8")).digest()
+    document_hash = hashlib.sha256(canonicalize(unsecured, loader, limits).encode("utf-8")).digest()
     return proof_hash + document_hash
 
 

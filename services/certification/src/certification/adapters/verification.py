@@ -10,19 +10,24 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
-from certification.adapters.canonical import UndefinedTermError
-from certification.adapters.contexts import DocumentLoader, DocumentNotFoundError
+from certification.adapters.canonical import CanonicalisationUnavailable, CanonicalLimitExceeded, failure_reason
+from certification.adapters.contexts import DocumentLoader
 from certification.adapters.keys import KeyFormatError, decode_multibase_base58btc, public_key_from_multibase
-from certification.adapters.signing import CRYPTOSUITE, PROOF_PURPOSE, PROOF_TYPE, hash_data, proof_configuration
+from certification.adapters.signing import CRYPTOSUITE, PROOF_PURPOSE, PROOF_TYPE, proof_configuration
+from certification.adapters.signing import hash_data as rdfc_hash_data
 from certification.adapters.status_list import StatusListError, status_list_from_credential
 
 JsonObject = dict[str, Any]
 # Given a URL, return the JSON document published there (or None if unknown).
 Resolver = Callable[[str], JsonObject | None]
+# (unsecured document, proof configuration) -> the eddsa-rdfc-2022 hashData; raises CanonicalLimitExceeded over
+# the limits (the verification is refused, not answered) or any other error for a document it cannot canonicalise.
+HashData = Callable[[JsonObject, JsonObject], bytes]
 
 CHECK_PROOF_PRESENT = "proof_present"
 CHECK_CRYPTOSUITE = "cryptosuite_supported"
@@ -172,7 +177,7 @@ def _find_verification_method(
     return vm
 
 
-def _check_signature(doc: JsonObject, proof: JsonObject, vm: JsonObject, loader: DocumentLoader) -> None:
+def _check_signature(doc: JsonObject, proof: JsonObject, vm: JsonObject, hashing: HashData) -> None:
     try:
         public_key = public_key_from_multibase(str(vm.get("publicKeyMultibase", "")))
         signature = decode_multibase_base58btc(proof["proofValue"])
@@ -188,13 +193,11 @@ def _check_signature(doc: JsonObject, proof: JsonObject, vm: JsonObject, loader:
         if doc_list[: len(proof_list)] != proof_list:
             raise _Failed("proof @context does not match the start of the document @context")
     try:
-        data = hash_data(unsecured, proof_configuration(unsecured, proof), loader)
-    except UndefinedTermError as exc:
-        raise _Failed(str(exc)) from exc
-    except DocumentNotFoundError as exc:
-        raise _Failed(f"unknown JSON-LD context: {exc}") from exc
-    except Exception as exc:  # pyld raises JsonLdError for malformed JSON-LD
-        raise _Failed(f"cannot canonicalise the credential: {exc}") from exc
+        data = hashing(unsecured, proof_configuration(unsecured, proof))
+    except (CanonicalLimitExceeded, CanonicalisationUnavailable):
+        raise
+    except Exception as exc:
+        raise _Failed(failure_reason(exc)) from exc
     try:
         public_key.verify(signature, data)
     except InvalidSignature:
@@ -217,7 +220,7 @@ def _check_status(
     doc: JsonObject,
     resolve_controller: Resolver,
     resolve_status_list: Resolver | None,
-    loader: DocumentLoader,
+    hashing: HashData,
     now: datetime,
 ) -> tuple[str, bool | None]:
     status = doc.get("credentialStatus")
@@ -254,7 +257,9 @@ def _check_status(
             raise _Failed(f"{url!r} is not a BitstringStatusListCredential")
         if _issuer_id(list_credential) != _issuer_id(doc):
             raise _Failed("status list and credential have different issuers")
-        list_result = verify_credential(list_credential, resolve_controller, loader=loader, now=now, check_status=False)
+        list_result = verify_credential(
+            list_credential, resolve_controller, hash_data=hashing, now=now, check_status=False
+        )
         if not list_result.verified:
             reasons = "; ".join(f"{c.name}: {c.reason}" for c in list_result.failures)
             raise _Failed(f"status list credential does not verify ({reasons})")
@@ -279,23 +284,30 @@ def verify_credential(
     loader: DocumentLoader | None = None,
     now: datetime | None = None,
     check_status: bool = True,
+    hash_data: HashData | None = None,
+    signature_refused: str | None = None,
 ) -> VerificationResult:
     """Run every check; never raises for a bad credential, only reports.
 
     ``resolve_controller(url)`` returns the controller document published at the
     issuer id; ``resolve_status_list(url)`` returns a status list credential.
+    ``hash_data`` canonicalises (default: in this thread, with the default
+    limits); over its limits it raises :class:`CanonicalLimitExceeded`, which
+    propagates: such a document is refused, not judged. ``signature_refused``
+    fails the signature check with that reason without canonicalising (the
+    caller knows the document is not the one that was signed).
     """
     if not isinstance(doc, dict):
         # Untrusted input (e.g. an uploaded file) may be any JSON value.
         return VerificationResult(
             checks=tuple(Check(name, False, "credential is not a JSON object") for name in ALL_CHECKS)
         )
-    loader = loader or DocumentLoader()
+    hashing = hash_data or partial(rdfc_hash_data, loader=loader or DocumentLoader())
     now = now or datetime.now(UTC)
     checks = _Checks()
-    _check_proof_chain(checks, doc, resolve_controller, loader, now)
+    _check_proof_chain(checks, doc, resolve_controller, hashing, now, signature_refused)
     revoked = (
-        _record_status(checks, doc, resolve_controller, resolve_status_list, loader, now) if check_status else None
+        _record_status(checks, doc, resolve_controller, resolve_status_list, hashing, now) if check_status else None
     )
     checks.record(CHECK_VALIDITY, lambda: _check_validity(doc, now))
     return VerificationResult(checks=tuple(checks.done), revoked=revoked)
@@ -325,7 +337,12 @@ def _skipped(reason: str) -> Callable[[], str]:
 
 
 def _check_proof_chain(
-    checks: _Checks, doc: JsonObject, resolve_controller: Resolver, loader: DocumentLoader, now: datetime
+    checks: _Checks,
+    doc: JsonObject,
+    resolve_controller: Resolver,
+    hashing: HashData,
+    now: datetime,
+    signature_refused: str | None,
 ) -> None:
     """Proof, cryptosuite, verification method, signature: each needs the one before it."""
     proof: JsonObject = {}
@@ -346,7 +363,9 @@ def _check_proof_chain(
         return f"{vm['id']} is an assertionMethod of {vm['controller']}"
 
     def step_signature() -> str:
-        _check_signature(doc, proof, vm, loader)
+        if signature_refused is not None:
+            raise _Failed(signature_refused)
+        _check_signature(doc, proof, vm, hashing)
         return "Ed25519 signature over RDFC-1.0 canonical form is valid"
 
     have_proof = checks.record(CHECK_PROOF_PRESENT, step_proof)
@@ -360,7 +379,7 @@ def _record_status(
     doc: JsonObject,
     resolve_controller: Resolver,
     resolve_status_list: Resolver | None,
-    loader: DocumentLoader,
+    hashing: HashData,
     now: datetime,
 ) -> bool | None:
     """The status check; returns the revocation bit once it could be read."""
@@ -369,7 +388,7 @@ def _record_status(
     def step_status() -> str:
         nonlocal revoked
         try:
-            reason, revoked = _check_status(doc, resolve_controller, resolve_status_list, loader, now)
+            reason, revoked = _check_status(doc, resolve_controller, resolve_status_list, hashing, now)
         except _RevokedError:
             revoked = True
             raise

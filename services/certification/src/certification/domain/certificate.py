@@ -94,3 +94,48 @@ def summary(document: Any) -> JsonObject:
         "issuer": _text(issuer_name),
         "issued": _text(document.get("validFrom")),
     }
+
+
+def first_difference(issued: Any, submitted: Any, path: str = "") -> str | None:
+    """Where `submitted` first differs from `issued` as JSON (a path like ``credentialSubject.result[0].value``),
+    or None when they are the same JSON value.
+
+    The same means: the same keys at every level (their order does not matter), arrays of the same length and
+    order, strings code point for code point, booleans only equal to booleans, numbers by value as JavaScript
+    compares them (6.0 is 6). Nothing is normalised beyond that: a re-encoding that JSON-LD would read the same
+    (an alias, a single value for a one-element array) differs.
+    """
+    where = path or "(the whole document)"
+    if isinstance(issued, dict):
+        if not isinstance(submitted, dict):
+            return where
+        for key in sorted(issued.keys() | submitted.keys()):
+            here = f"{path}.{key}" if path else key
+            if key not in issued or key not in submitted:
+                return _shortened(here)
+            found = first_difference(issued[key], submitted[key], here)
+            if found is not None:
+                return found
+        return None
+    if isinstance(issued, list):
+        if not isinstance(submitted, list) or len(issued) != len(submitted):
+            return where
+        for index, (mine, theirs) in enumerate(zip(issued, submitted, strict=True)):
+            found = first_difference(mine, theirs, f"{path}[{index}]")
+            if found is not None:
+                return found
+        return None
+    return None if _same_scalar(issued, submitted) else where
+
+
+def _same_scalar(issued: Any, submitted: Any) -> bool:
+    if isinstance(issued, bool) or isinstance(submitted, bool):
+        return type(issued) is type(submitted) and issued == submitted
+    if isinstance(issued, int | float) and isinstance(submitted, int | float):
+        return bool(issued == submitted)
+    return type(issued) is type(submitted) and bool(issued == submitted)
+
+
+def _shortened(path: str, limit: int = 200) -> str:
+    # A key only the submitted document has is the sender's text: echoed back, but not at any length.
+    return path if len(path) <= limit else path[:limit] + "\u2026"

@@ -34,7 +34,6 @@ from certification.usecases.reading import (
     held_credentials,
     rejected_assessments,
     status_list_document,
-    verify,
 )
 from certification.usecases.recording import (
     record_cancellation,
@@ -43,6 +42,7 @@ from certification.usecases.recording import (
     record_outcome,
 )
 from certification.usecases.revoking import CredentialNotFound, RevokeOutcome, revoke_credential
+from certification.usecases.verifying import verify
 
 __all__ = [
     "SOURCE",

@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 from certification.adapters.issuer import Issuer
 from certification.adapters.pdf import render_certificate_pdf
-from certification.adapters.verification import VerificationResult
 from certification.domain import CompletionStatus, Learner, certificate
 from certification.store import (
     CANCELLED,
@@ -73,15 +72,6 @@ def certificate_pdf(database: Database, issuer: Issuer, credential_id: str) -> b
         verification_url=issuer.verification_url(row.url),
         credential_id=row.url,
     )
-
-
-def verify(database: Database, issuer: Issuer, document: Any) -> VerificationResult:
-    """Verify against this issuer's keys and status lists; nothing is fetched from elsewhere."""
-
-    def status_list_of(list_id: str) -> JsonObject | None:
-        return status_list_document(database, list_id)
-
-    return issuer.verify(document, status_list_of)
 
 
 # --- progress ---

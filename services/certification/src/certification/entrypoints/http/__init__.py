@@ -20,6 +20,7 @@ from fastapi.responses import RedirectResponse
 from reliability.http import service_app
 from reliability.runtime import ServiceRuntime
 
+from certification.adapters.canonical_workers import CanonicalWorkers
 from certification.adapters.issuer import Issuer
 from certification.config import CertificationSettings
 from certification.entrypoints.http.credentials import credentials_router
@@ -31,8 +32,14 @@ from certification.store import Database
 
 
 def create_app(
-    settings: CertificationSettings, database: Database, issuer: Issuer, runtime: ServiceRuntime | None = None
+    settings: CertificationSettings,
+    database: Database,
+    issuer: Issuer,
+    runtime: ServiceRuntime | None = None,
+    canonical_workers: CanonicalWorkers | None = None,
 ) -> FastAPI:
+    """The app; `canonical_workers` (the processes POST /verify canonicalises in) are made from the settings
+    unless given (tests share one set)."""
     app = service_app(
         title="Certification service",
         description="Micro-credentials (W3C VC 2.0 / Open Badges 3.0, eddsa-rdfc-2022) for completed enrolments: "
@@ -49,7 +56,14 @@ def create_app(
     app.include_router(documents_router(database, issuer))
     app.include_router(credentials_router(database, issuer))
     app.include_router(enrolments_router(database))
-    app.include_router(verification_router(database, issuer))
+    workers = canonical_workers or CanonicalWorkers(
+        issuer.base_url,
+        settings.canonical_limits(),
+        workers=settings.verify_workers,
+        budget_seconds=settings.verify_time_budget_seconds,
+    )
+    app.state.canonical_workers = workers  # started at their first job; bootstrap starts them at once
+    app.include_router(verification_router(database, issuer, workers, settings.verify_max_json_depth))
     return app
 
 

@@ -148,6 +148,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         413: "Body too large.",
         422: "Invalid request.",
         429: "Too many failed authentications from this address (Retry-After says when to try again).",
+        503: "No capacity now (Retry-After says when to try again).",
     }
     return {code: {"model": ErrorOut, "description": text_of[code]} for code in codes}
 
