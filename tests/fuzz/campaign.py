@@ -15,6 +15,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
+from opscli.kafka import admin_client
 from reliability.tables import ParkedRecord, ProcessedEvent
 from sqlalchemy import create_engine, select
 from sqlmodel import Session
@@ -22,7 +23,7 @@ from stack import scenario
 from stack.processes import SERVICES, Stack
 
 from contracts import topics as contract
-from tests.faults.fault_support import read_records, total_lag
+from tests.faults.fault_support import consumer_group, read_records, total_lag
 from tests.fuzz.inputs import CONSUMERS, MARKER, SKIPPED, WRITER, BadInput, Generator
 from tests.kafka_fixtures import INTRUDER, SecuredKafka
 
@@ -48,7 +49,8 @@ class Observed:
     """Per service, its processed_event rows: (topic, partition, offset, source, event id)."""
     parked: dict[str, list[tuple[str, str, int, int]]] = field(default_factory=dict)
     """Per service, its parked_record rows: (consumer, topic, partition, offset)."""
-    lag: dict[str, int] = field(default_factory=dict)
+    committed: dict[str, dict[tuple[str, int], int]] = field(default_factory=dict)
+    """Per service, its group's committed offset per (contract topic, partition): what it has consumed."""
 
 
 class Publisher:
@@ -101,7 +103,11 @@ def _producer(secured: SecuredKafka, principal: str, *, idempotent: bool = True,
 
 
 async def play(
-    stack: Stack, campus: Mapping[str, Mapping[str, Any]], publisher: Publisher, waves: Sequence[Sequence[BadInput]]
+    stack: Stack,
+    campus: Mapping[str, Mapping[str, Any]],
+    publisher: Publisher,
+    waves: Sequence[Sequence[BadInput]],
+    patience: float,
 ) -> tuple[scenario.Outcome | None, str | None]:
     """The scenario and the waves of bad inputs at once. A scenario that fails (a service died) is reported, not
     raised, so the campaign still accounts for every input."""
@@ -115,7 +121,7 @@ async def play(
     flooding = asyncio.create_task(flood())
     try:
         outcome = await scenario.run_scenario(
-            urls, stack.api_token, stack.bootstrap, stack.topic_prefix, say=lambda _: None, campus=campus
+            urls, stack.api_token, stack.bootstrap, stack.topic_prefix, lambda _: None, campus, patience
         )
         failure = None
     except (TimeoutError, OSError, KeyError, ValueError) as error:
@@ -203,6 +209,12 @@ async def observe(stack: Stack, bootstrap: str) -> Observed:
         observed.outputs[topic] = await read_records(bootstrap, prefix + topic)
     for service in SERVICES:
         observed.processed[service], observed.parked[service] = kit_rows(stack.workdir / f"{service}.db")
+    async with admin_client(bootstrap) as admin:
+        for service in SERVICES:
+            offsets = await admin.list_consumer_group_offsets(consumer_group(stack, service))
+            observed.committed[service] = {
+                (tp.topic.removeprefix(prefix), tp.partition): meta.offset for tp, meta in offsets.items()
+            }
     return observed
 
 

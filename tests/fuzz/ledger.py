@@ -11,7 +11,8 @@ offset: the broker's answer to the send). For each consumer of its topic, exactl
   every applied event);
 - skipped: none of the above, and its identity (source, id) is recorded as applied at other coordinates (a
   duplicate); that the groups committed past every input is the campaign's "settled" check (no lag left).
-Anything else is lost. The input's expected fate (see inputs.py) says which outcomes are right.
+Otherwise it is unconsumed if the consumer's group has not committed past its offset (the consumer died or is
+still behind: the "settled" and "running" findings say which), else lost. The input's expected fate (see inputs.py) says which outcomes are right.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ class Ledger:
                     outcome = "applied"
                 elif _identity(item) is not None and (consumer, *_identity(item)) in identities:  # type: ignore[misc]
                     outcome = "skipped"
+                elif item.offset >= self.observed.committed.get(consumer, {}).get((item.topic, item.partition), -1):
+                    outcome = "unconsumed"  # its consumer never got this far (stopped, or still behind)
                 else:
                     outcome = "lost"
                 self.outcomes[(item.kind, consumer, outcome)] += 1
@@ -120,14 +123,14 @@ class Ledger:
         if leaked:
             self.problems.append(f"input {item.n} ({item.kind}): {consumer}'s dlq-reason repeats personal data")
 
-    def lost(self) -> int:
-        return sum(count for (_, _, outcome), count in self.outcomes.items() if outcome == "lost")
+    def count(self, fate: str) -> int:
+        return sum(count for (_, _, outcome), count in self.outcomes.items() if outcome == fate)
 
     def table(self, refusals: int, seed: int) -> str:
         """Inputs by kind and what each consumer did with them; the closing note quotes these counts."""
         consumers, fates = (
             ("enrolment", "billing", "certification"),
-            ("dead-lettered", "applied", "skipped", "parked", "lost"),
+            ("dead-lettered", "applied", "skipped", "parked", "unconsumed", "lost"),
         )
         tried = Counter(item.kind for item in self.inputs)
         by_broker = Counter(
@@ -137,22 +140,25 @@ class Ledger:
             f"fuzz campaign, seed {seed}: {len(self.inputs):,} bad inputs tried ({sum(by_broker.values())} of them "
             f"refused by the broker), plus {refusals} writes refused by the broker (ACLs, size)"
         ]
-        header = f"{'kind':31} {'tried':>6} {'refused':>7} " + " ".join(f"{c + ' D/A/S/P/L':>24}" for c in consumers)
+        header = f"{'kind':31} {'tried':>6} {'refused':>7} " + " ".join(f"{c + ' D/A/S/P/U/L':>26}" for c in consumers)
         rows += [header, "-" * len(header)]
         for kind in sorted(tried, key=lambda k: -tried[k]):
             cells = []
             for consumer in consumers:
                 parts = [self.outcomes[(kind, consumer, fate)] for fate in fates]
-                cells.append(f"{'/'.join(map(str, parts)) if any(parts) else '-':>24}")
+                cells.append(f"{'/'.join(map(str, parts)) if any(parts) else '-':>26}")
             rows.append(f"{kind[:31]:31} {tried[kind]:>6} {by_broker[kind]:>7} " + " ".join(cells))
         totals: Counter[tuple[str, str]] = Counter()
         for (_, consumer, outcome), count in self.outcomes.items():
             totals[(consumer, outcome)] += count
         for fate in fates:
             rows.append(
-                f"{fate + ', total':31} {'':>6} {'':>7} " + " ".join(f"{totals[(c, fate)]:>24}" for c in consumers)
+                f"{fate + ', total':31} {'':>6} {'':>7} " + " ".join(f"{totals[(c, fate)]:>26}" for c in consumers)
             )
-        rows.append("D/A/S/P/L per consumer: dead-lettered / applied (kept) / skipped as a duplicate / parked / lost")
+        rows.append(
+            "D/A/S/P/U/L per consumer: dead-lettered / applied (kept) / skipped as a duplicate / parked / unconsumed "
+            "(its group never committed past it: the consumer stopped or is behind) / lost (committed past, no trace)"
+        )
         return "\n".join(rows)
 
 
