@@ -71,6 +71,8 @@ class BadInput:
     partition: int = -1
     offset: int = -1
     refused: str | None = None
+    detail: str = ""
+    """Which case of its kind (the Unicode edge cases), named in the findings."""
     """The broker's error, when it refused the write (then no service ever sees the input)."""
 
     @property
@@ -258,36 +260,48 @@ def _arabic(text: str) -> str:
     return text.translate(ARABIC_INDIC)
 
 
-def _unicode_edits(data: dict[str, Any]) -> list[Callable[[], Any]]:
+def _unicode_edits(data: dict[str, Any]) -> dict[str, Callable[[], Any]]:
     """The issue's cases, where the contract or the platform's rules are clear: ASCII digits in money, instants
     and years, no trailing newline, no bidi override or control character in a name, nothing unstorable."""
-    edits: list[Callable[[], Any]] = []
+    edits: dict[str, Callable[[], Any]] = {}
     if "tuition" in data:
-        edits.append(lambda: data["tuition"].update(per_credit=_arabic(data["tuition"]["per_credit"])))
+        edits["money in Arabic-Indic digits"] = lambda: data["tuition"].update(
+            per_credit=_arabic(data["tuition"]["per_credit"])
+        )
     year = data.get("microcredential", data)
     if "academic_year" in year:
-        edits.append(lambda: year.update(academic_year=year["academic_year"] + "\n"))
+        edits["academic year + newline"] = lambda: year.update(academic_year=year["academic_year"] + "\n")
     if "enrolment_id" in data:
-        edits.append(lambda: data.update(enrolment_id=data["enrolment_id"] + "\n"))
-    if "student" in data:
-        student = data["student"]
-        for name in ("given_name", "family_name"):
-            edits.append(lambda n=name: student.update({n: "\u202e" + student[n]}))  # right-to-left override
-            edits.append(lambda n=name: student.update({n: student[n] + "\x07"}))  # a control character
-            edits.append(lambda n=name: student.update({n: student[n] + "\x00"}))
-            edits.append(lambda n=name: student.update({n: student[n][:2] + "\ud800"}))  # a lone surrogate
+        edits["enrolment id + newline"] = lambda: data.update(enrolment_id=data["enrolment_id"] + "\n")
+    student = data.get("student", {})
+    for name in ("given_name", "family_name") if student else ():
+        edits[f"bidi override in {name}"] = lambda n=name: student.update({n: "\u202e" + student[n]})
+        edits[f"control character in {name}"] = lambda n=name: student.update({n: student[n] + "\x07"})
+        edits[f"NUL in {name}"] = lambda n=name: student.update({n: student[n] + "\x00"})
+        edits[f"lone surrogate in {name}"] = lambda n=name: student.update({n: student[n][:2] + "\ud800"})
     for text in ("title", "course_id", "reason"):
         if isinstance(data.get(text), str):
-            edits.append(lambda t=text: data.update({t: data[t] + "\x00"}))
-            edits.append(lambda t=text: data.update({t: "\udfff" + data[t]}))
+            edits[f"NUL in {text}"] = lambda t=text: data.update({t: data[t] + "\x00"})
+            edits[f"lone surrogate in {text}"] = lambda t=text: data.update({t: "\udfff" + data[t]})
     for instant in ("enrolled_at", "cancelled_at", "assessed_at"):
         if instant in data:
-            edits.append(lambda i=instant: data.update({i: _arabic(data[i])}))
+            edits[f"Arabic-Indic digits in {instant}"] = lambda i=instant: data.update({i: _arabic(data[i])})
     return edits
 
 
 def unicode_edge(g: Generator, n: int) -> BadInput:
-    return g.of_json(n, g.event(n), lambda d: g.rng.choice(_unicode_edits(d["data"]))())
+    label = ""
+
+    def edit(document: dict[str, Any]) -> None:
+        nonlocal label
+        edits = _unicode_edits(document["data"])
+        label = g.rng.choice(sorted(edits))
+        edits[label]()
+        label = f"{document['type']}: {label}"
+
+    made = g.of_json(n, g.event(n), edit)
+    made.detail = label
+    return made
 
 
 def money_in_arabic_indic_for_a_real_entry(g: Generator, n: int) -> BadInput:
@@ -304,15 +318,9 @@ def money_in_arabic_indic_for_a_real_entry(g: Generator, n: int) -> BadInput:
     return g.of_json(n, event, edit)
 
 
-FORGED_SOURCES = (
-    "/campus/intruder",
-    "/services/billing",
-    "/services/certification",
-    "/services/enrolment",
-    "/campus/exam-administration",
-    "/campus/student-administration",
-    "/campus/student-administration/",
-    "/Campus/Student-Administration",
+FORGED_SOURCES = tuple(
+    "/campus/intruder /services/billing /services/certification /services/enrolment /campus/exam-administration "
+    "/campus/student-administration /campus/student-administration/ /Campus/Student-Administration".split()
 )
 
 

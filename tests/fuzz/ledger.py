@@ -86,7 +86,8 @@ class Ledger:
                     outcome = "lost"
                 self.outcomes[(item.kind, consumer, outcome)] += 1
                 if outcome not in OK_FATES[item.fate]:
-                    mismatched[(item.kind, consumer, item.fate, outcome)] += 1
+                    label = f"{item.kind} ({item.detail})" if item.detail else item.kind
+                    mismatched[(label, consumer, item.fate, outcome)] += 1
         for (kind, consumer, expected, outcome), count in sorted(mismatched.items()):
             self.problems.append(f"{count} x {kind!r} at {consumer}: expected {expected}, was {outcome}")
         for (consumer, topic, partition, offset), found in sorted(copies.items()):
