@@ -105,7 +105,7 @@ async def test_no_bad_input_stops_a_service_or_goes_missing(fuzz_stack, kafka_bo
     )
     failed = {name: problems for name, problems in findings.items() if problems}
     for name, problems in findings.items():
-        say(f"  [{'FAIL' if problems else 'ok'}] {name}" + "".join(f"\n        {p}" for p in problems[:12]))
+        say(f"  [{'FAIL' if problems else 'ok'}] {name}" + "".join(f"\n        {p}" for p in problems[:60]))
     if failed:
         say(stack.log_tails(8))
     assert not failed, f"seed {SEED}: failed: {', '.join(failed)}"
