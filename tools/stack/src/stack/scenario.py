@@ -172,9 +172,12 @@ async def run_scenario(
     topic_prefix: str = "",
     say: Any = print,
     campus: Mapping[str, Mapping[str, Any]] | None = None,
+    patience: float = 90.0,
 ) -> Outcome:
     """Play the year. `campus`: aiokafka security arguments of the student and exam administrations' own Kafka
-    principals, so each publishes only what its ACLs allow; without it both publish as the harness."""
+    principals, so each publishes only what its ACLs allow; without it both publish as the harness. `patience`:
+    seconds certification may take to record every enrolment before the results are published (the fuzz
+    campaign floods the topics with bad inputs at the same time, and certification reads them all first)."""
     outcome = Outcome()
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(timeout=30, headers=headers) as http:
@@ -200,7 +203,7 @@ async def run_scenario(
             )
             # Exams come months after the cancellations: results are published once certification knows every
             # enrolment's state, as in real life, so a cancelled student's later passes find it cancelled.
-            await _wait_until_certification_knows_enrolments(http, urls["certification"], outcome)
+            await _wait_until_certification_knows_enrolments(http, urls["certification"], outcome, patience)
             await _publish_results(exams, topic_prefix, outcome)
             say(f"  {sum(len(s.results) for s in STUDENTS)} course results published by the exam administration")
     return outcome
@@ -279,7 +282,9 @@ async def _publish_from_student_administration(
         await _send(producer, prefix, event)
 
 
-async def _wait_until_certification_knows_enrolments(http: httpx.AsyncClient, base: str, outcome: Outcome) -> None:
+async def _wait_until_certification_knows_enrolments(
+    http: httpx.AsyncClient, base: str, outcome: Outcome, patience: float = 90.0
+) -> None:
     async def known() -> bool:
         for student in STUDENTS:
             response = await http.get(f"{base}/enrolments/{outcome.enrolment_ids[student.key]}/progress")
@@ -289,7 +294,7 @@ async def _wait_until_certification_knows_enrolments(http: httpx.AsyncClient, ba
                 return False
         return True
 
-    await wait_for(known, 90, "certification to record every enrolment and cancellation")
+    await wait_for(known, patience, "certification to record every enrolment and cancellation")
 
 
 async def _publish_results(producer: AIOKafkaProducer, prefix: str, outcome: Outcome) -> None:
