@@ -53,7 +53,10 @@ def test_the_service_process_serves_publishes_and_stops_cleanly(kafka_bootstrap,
                 pass
             assert time.monotonic() < deadline, "the service did not become healthy"
             time.sleep(0.3)
-        assert health.json() == {"status": "ok", "checks": {"database": "ok", "kafka": "ok", "outbox": "ok"}}
+        assert health.json() == {
+            "status": "ok",
+            "checks": {"database": "ok", "kafka": "ok", "outbox": "ok", "consumer": "ok"},
+        }
 
         request = enrolment_request("s0800000", given_name="Zofia", family_name="Wiśniewska-Unique")
         request["student"]["email"] = "zofia.unique@student.example.org"
