@@ -252,3 +252,44 @@ def test_the_catalogue_topic_is_compacted_under_any_prefix():
     assert topic_config("t1.catalogue.microcredentials", "t1.")["cleanup.policy"] == "compact"
     assert topic_config("t1.catalogue.microcredentials.dlq", "t1.")["cleanup.policy"] == "delete"
     assert topic_config("t1.enrolment.events", "t1.")["cleanup.policy"] == "delete"
+
+
+async def test_a_redelivered_invalid_record_is_not_dead_lettered_again(kafka_bootstrap, prefix, producer, tmp_path):
+    # A refused offset commit (a rebalance mid-batch) redelivers records whose dead letters were already sent; a
+    # second group of the same consumer reading from offset 0 is that redelivery, on the real broker.
+    engine = make_engine(f"sqlite:///{tmp_path}/kit.db")
+    topic = prefix + topics.ENROLMENT_EVENTS
+    await producer.send_and_wait(topic, key=b"enr-x", value=b"not json at all")
+    valid = cancellation("enr-after")
+    await publish(producer, prefix, [valid])
+
+    first = consumer_for(kafka_bootstrap, prefix, engine, producer)
+    await run_until(first, lambda: valid.id in applied_counts(engine))
+    assert len(await read_all(kafka_bootstrap, topics.dead_letter_topic(topic), expected=1)) == 1
+
+    replay = consumer_for(kafka_bootstrap, prefix, engine, producer, group=f"{prefix}replay")
+    await run_until(replay, lambda: replay_seen_once(replay), timeout=30)
+    await asyncio.sleep(1)  # a second dead letter would be sent before the skipped valid event is counted
+    dead = await read_for(kafka_bootstrap, topics.dead_letter_topic(topic), seconds=5)
+    assert [record.value for record in dead] == [b"not json at all"]
+
+
+async def read_for(bootstrap: str, topic: str, seconds: float) -> list:
+    """Everything on `topic` within `seconds` (not a count to wait for: the test asserts there is no second)."""
+    reader = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await reader.start()
+    records = []
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for batch in (await reader.getmany(timeout_ms=200)).values():
+                records.extend(batch)
+    finally:
+        await reader.stop()
+    return records
+
+
+def replay_seen_once(consumer: IdempotentConsumer) -> bool:
+    from reliability import metrics
+
+    return metrics.EVENTS_CONSUMED.labels(consumer.settings.name, "skipped")._value.get() >= 1

@@ -59,7 +59,7 @@ from reliability.applying import (
 from reliability.consumer_settings import ConsumerSettings, RetryPolicy
 from reliability.error_classes import ErrorStreak, is_transient, safe_reason
 from reliability.http import Degraded
-from reliability.parking import dead_letter_or_park, open_parked_records
+from reliability.parking import dead_letter_or_park_all, open_parked_records
 from reliability.subscribers import KafkaKit, Subscribers, build_broker, handler_table
 
 if TYPE_CHECKING:
@@ -209,9 +209,8 @@ class IdempotentConsumer(EventApplier):
             if consumer is not None and partition in consumer.assignment():  # else its new owner reads the rest
                 consumer.seek(partition, outcome.redeliver_from)  # the rest comes again in the next fetch
         await self._after_handler("after database commit", self._after_database_commit, done)
-        for record, reason in outcome.dead_letters:
-            if not await dead_letter_or_park(self, record, reason):
-                return  # stopping before it was either: not committed, redelivered
+        if not await dead_letter_or_park_all(self, outcome.dead_letters):
+            return  # stopping before each was either sent or parked: not committed, redelivered
         if consumer is not None and done:
             await self._commit(consumer, partition, done[-1].offset + 1)
         name = self.settings.name

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from reliability import metrics
+from reliability import dead_letter_marks, metrics
 from reliability.database import transaction
 from reliability.dead_letter import REASON_CHARS, dead_letter_of
 from reliability.error_classes import safe_reason
@@ -62,6 +62,31 @@ async def dead_letter_or_park(consumer: IdempotentConsumer, record: ConsumerReco
             metrics.PARKED_RECORDS_OPEN.labels(name).inc()  # set exactly from the table by each health check
             log.error("record parked: its dead letter could not be sent", extra=where)
             return True
+
+
+async def dead_letter_or_park_all(consumer: IdempotentConsumer, letters: list[tuple[ConsumerRecord, str]]) -> bool:
+    """Each letter to its DLQ (or parked), except those sent before this redelivery (`dead_letter_marks`).
+    False only when the consumer stops first: then nothing of the batch is committed."""
+    if not letters:
+        return True
+    name = consumer.settings.name
+    records = [record for record, _ in letters]
+    try:
+        sent_before = await asyncio.to_thread(dead_letter_marks.marked, consumer._engine, name, records)
+    except Exception as error:  # the database away: sending again is a duplicate, never a loss
+        log.warning("dead-letter marks unreadable", extra={"error": safe_reason(error)})
+        sent_before = set()
+    done = []
+    for record, reason in letters:
+        if dead_letter_marks.coordinates(record) not in sent_before:
+            if not await dead_letter_or_park(consumer, record, reason):
+                return False
+            done.append(record)
+    try:
+        await asyncio.to_thread(dead_letter_marks.mark, consumer._engine, name, done)
+    except Exception as error:
+        log.warning("dead-letter marks not written", extra={"error": safe_reason(error)})
+    return True
 
 
 def park_record(engine: Engine, record: ConsumerRecord, consumer: str, reason: str) -> None:
