@@ -2,8 +2,12 @@
 
 The broker is, in this order of preference:
 1. the one named by KAFKA_BOOTSTRAP_SERVERS (CI services, a broker you already run);
-2. a testcontainers KRaft Kafka container, when a Docker engine answers;
-3. a local Apache Kafka started by `localkafka` (plain Java process; needs Java 17+ and, once, Maven).
+2. with KAFKA_TEST_ROUTE=testcontainers, an Apache Kafka 4.4 container (tests/kafka_container.py; image
+   KAFKA_TEST_IMAGE, default apache/kafka:4.4.0), when a Docker engine answers and has the image — otherwise
+   localkafka, with the reason in the header;
+3. a local Apache Kafka started by `localkafka` (plain Java process; needs Java 17+ and, once, Maven): the
+   default, chosen on purpose even where a Docker engine runs (a broker in a few seconds, no image to build;
+   tests/containers runs a suite on the container route to keep it working).
 
 Tests marked `kafka` (added automatically to tests that use `kafka_bootstrap`) share the broker, so they
 must only use topics they create: `new_topic()` or the `contract_topics` fixture, both uniquely named.
@@ -24,12 +28,12 @@ from typing import Any, Literal, Protocol
 import pytest
 from localkafka import KAFKA_VERSION, FetchError, LocalKafka, StartError, ensure_topics, kafka_home
 
+from tests import kafka_container
+
 log = logging.getLogger("tests.kafka")
 
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
-IMAGE_ENV = "KAFKA_TEST_IMAGE"
-# testcontainers' KafkaContainer drives Confluent's image scripts, so its image family is the one to use.
-DEFAULT_IMAGE = "confluentinc/cp-kafka:7.9.0"
+ROUTE_ENV = "KAFKA_TEST_ROUTE"
 _LOCAL_PREFIX = "pytest-"
 _SECURED_SUFFIX = "-secured"
 ACL_FILE = Path(__file__).resolve().parents[1] / "deploy" / "kafka-acls.yaml"
@@ -47,34 +51,26 @@ _ROUTE = pytest.StashKey[KafkaRoute]()
 _BOOTSTRAP = pytest.StashKey[str]()
 
 
-def docker_engine_answers() -> bool:
-    try:
-        import docker
-        from testcontainers.core.docker_client import get_docker_host
-    except ImportError:
-        return False
-    try:
-        host = get_docker_host()
-        client = docker.DockerClient(base_url=host, timeout=3) if host else docker.from_env(timeout=3)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:
-        return False
-
-
 def choose_route(config: pytest.Config) -> KafkaRoute:
     """Decided once per session; nothing is started here."""
     if _ROUTE not in config.stash:
+        requested = os.environ.get(ROUTE_ENV, "localkafka")
         if os.environ.get(BOOTSTRAP_ENV):
             route = KafkaRoute("env", f"external broker from ${BOOTSTRAP_ENV}")
-        elif docker_engine_answers():
-            image = os.environ.get(IMAGE_ENV, DEFAULT_IMAGE)
-            route = KafkaRoute("testcontainers", f"testcontainers KRaft container ({image})")
+        elif requested == "testcontainers":
+            image = kafka_container.image_name()
+            reason = kafka_container.why_unavailable(image)
+            if reason is None:
+                route = KafkaRoute("testcontainers", f"testcontainers Apache Kafka container ({image})")
+            else:
+                route = KafkaRoute(
+                    "localkafka",
+                    f"local Apache Kafka {KAFKA_VERSION} via localkafka (testcontainers asked, but {reason})",
+                )
         else:
             route = KafkaRoute(
-                "localkafka", f"local Apache Kafka {KAFKA_VERSION} via localkafka (no Docker engine answered)"
+                "localkafka",
+                f"local Apache Kafka {KAFKA_VERSION} via localkafka (the default; {ROUTE_ENV}=testcontainers for a container)",
             )
         config.stash[_ROUTE] = route
     return config.stash[_ROUTE]
@@ -149,17 +145,12 @@ def kafka_bootstrap(request: pytest.FixtureRequest) -> Iterator[str]:
         _announce(config, f"kafka: using {bootstrap} from ${BOOTSTRAP_ENV}")
         yield bootstrap
     elif route.kind == "testcontainers":
-        from testcontainers.community.kafka import KafkaContainer
+        from stack.processes import free_port
 
-        container = KafkaContainer(os.environ.get(IMAGE_ENV, DEFAULT_IMAGE)).with_kraft()
-        container.start(timeout=120)
-        try:
-            bootstrap = container.get_bootstrap_server()
+        with kafka_container.kafka_container(kafka_container.image_name(), free_port()) as bootstrap:
             config.stash[_BOOTSTRAP] = bootstrap
-            _announce(config, f"kafka: testcontainers broker at {bootstrap}")
+            _announce(config, f"kafka: testcontainers broker at {bootstrap} ({kafka_container.image_name()})")
             yield bootstrap
-        finally:
-            container.stop()
     else:
         _prune_stale_local_brokers()
         broker = LocalKafka(f"{_LOCAL_PREFIX}{os.getpid()}", fresh=True, remove_on_stop=True, tie_to_parent=True)

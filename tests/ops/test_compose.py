@@ -345,6 +345,10 @@ def test_the_image_ships_the_event_source_allow_list_where_its_setting_points():
     assert (ROOT / "deploy" / "event-sources.yaml").is_file()
 
 
+def _same_scheme(url: str, like: str) -> str:
+    return urlsplit(like).scheme + "://" + url.split("://", 1)[1]
+
+
 def _signing_key() -> str:
     made = subprocess.run(
         [sys.executable, "-m", "certification", "generate-key"], capture_output=True, text=True, check=True, timeout=60
@@ -352,10 +356,40 @@ def _signing_key() -> str:
     return made.stdout.strip().splitlines()[0]
 
 
+def image_requirements(service: str) -> set[str]:
+    """The distributions the image's `uv sync` installs for `service` (the Dockerfile's flags, from uv.lock)."""
+    flags = re.search(r"uv sync (?P<flags>[^\n]+)", DOCKERFILE.read_text())
+    assert flags, "the Dockerfile installs with `uv sync`"
+    arguments = flags["flags"].replace("${SERVICE}", service).replace('"', "").split()
+    arguments = [a for a in arguments if a not in ("--no-editable",)]
+    exported = subprocess.run(
+        ["uv", "export", "--no-hashes", "--no-header", "--no-emit-workspace", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert exported.returncode == 0, exported.stderr
+    return {
+        re.split(r"[=<>\[; ]", line.strip())[0].lower() for line in exported.stdout.splitlines() if line[:1].isalnum()
+    }
+
+
+@pytest.mark.parametrize("name", list(OUR_SERVICES))
+def test_the_image_installs_the_driver_its_database_url_names(name):
+    """`postgresql+psycopg://` needs psycopg in the image, which installs without the dev group (it did not)."""
+    scheme = urlsplit(environment(load_compose()["services"][name])["DATABASE_URL"]).scheme
+    driver = scheme.split("+", 1)[1]
+    assert driver in image_requirements(name), f"the {name} image lacks {driver}, which {scheme}:// needs"
+
+
 @pytest.mark.kafka
+@pytest.mark.postgres
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("name", list(OUR_SERVICES))
-def test_the_dockerfile_cmd_serves_health_and_stops_cleanly_on_sigterm(name, kafka_bootstrap, tmp_path):
+def test_the_dockerfile_cmd_serves_health_and_stops_cleanly_on_sigterm(
+    name, kafka_bootstrap, fresh_postgres_url, tmp_path
+):
     image_env, cmd = dockerfile_env_and_cmd(name)
     assert cmd, "the Dockerfile has no CMD"
     port = free_port()
@@ -364,9 +398,9 @@ def test_the_dockerfile_cmd_serves_health_and_stops_cleanly_on_sigterm(name, kaf
         "LANG": "C.UTF-8",
         **image_env,
         **environment(load_compose()["services"][name]),
-        # What differs outside Docker: the broker, an SQLite file instead of PostgreSQL, a local free port.
+        # What differs outside Docker: the broker, the test server's PostgreSQL (same driver), a local free port.
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'var' / (name + '.db')}",
+        "DATABASE_URL": _same_scheme(fresh_postgres_url, environment(load_compose()["services"][name])["DATABASE_URL"]),
         "HTTP_HOST": "127.0.0.1",
         "HTTP_PORT": str(port),
         "TOPIC_PREFIX": f"ops{uuid.uuid4().hex[:8]}.",
