@@ -78,7 +78,7 @@ class ComposeStack:
 
     def compose(self, *arguments: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
         command = ["docker", "compose", "-p", self.project, "--env-file", str(self.env_file), *arguments]
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=_clean_env())
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=clean_env())
         if check and done.returncode != 0:
             raise AssertionError(
                 f"{' '.join(arguments)} failed ({done.returncode}):\n{done.stderr[-3000:]}\n{self.logs()}"
@@ -92,7 +92,7 @@ class ComposeStack:
         done = subprocess.run(
             ["docker", "compose", "-p", self.project, "--env-file", str(self.env_file), "logs", "--no-color",
              "--tail", str(tail), *([service] if service else [])],
-            cwd=ROOT, capture_output=True, text=True, timeout=120, env=_clean_env(),
+            cwd=ROOT, capture_output=True, text=True, timeout=120, env=clean_env(),
         )  # fmt: skip
         return done.stdout[-6000:]
 
@@ -108,7 +108,7 @@ class ComposeStack:
         self.compose("down", "--remove-orphans", *(["--volumes"] if volumes else []), check=False, timeout=300)
 
 
-def _clean_env() -> dict[str, str]:
+def clean_env() -> dict[str, str]:
     """The test's environment minus what compose would substitute from it instead of the env file."""
     names = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines() if "=" in line}
     names |= {line.lstrip("# ").split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines()}

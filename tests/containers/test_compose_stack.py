@@ -6,9 +6,12 @@ nothing doubled. The stack is torn down with `down -v` whatever happens (conftes
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import tarfile
 from decimal import Decimal
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,7 +21,7 @@ from stack import scenario
 from stack.demo import collect
 
 from contracts import topics
-from tests.containers.compose import ROOT, SERVICES, ComposeStack
+from tests.containers.compose import ROOT, SERVICES, ComposeStack, clean_env
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800)]
 
@@ -141,3 +144,53 @@ def test_mc_ops_inside_the_stack_and_from_the_host(compose_stack):
     )  # fmt: skip
     assert outside.returncode == 0, outside.stderr
     assert {row["group"] for row in json.loads(outside.stdout)} == groups
+
+
+# Done by the fixture before the stack starts: the operator's .env (written with fresh secrets and free ports)
+# and the stand-in images (deploy/images/build, in prepare_engine_and_images).
+SET_UP = {"cp .env.example .env", "deploy/images/build"}
+
+
+def guide_commands() -> list[str]:
+    text = (ROOT / "docs" / "operations.md").read_text()
+    section = text.split("## Running the platform with Docker Compose", 1)[1].split("## Operations: the Kafka side")[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
+    return [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def as_run_here(command: str, stack: ComposeStack) -> str:
+    """The guide's command for this test's stack: its project, env file, ports and venv."""
+    compose = f"docker compose -f {ROOT / 'docker-compose.yml'} -p {stack.project} --env-file {stack.env_file} "
+    return (
+        command.replace("docker compose ", compose)
+        .replace("127.0.0.1:8002", stack.url("billing").removeprefix("http://"))
+        .replace("127.0.0.1:9094", stack.bootstrap)
+        .replace("uv run mc-ops", str(Path(sys.executable).parent / "mc-ops"))
+    )
+
+
+def test_the_operations_guide_runs_as_written(compose_stack, tmp_path):
+    """Last in the module: it stops and restarts the stack as the guide does."""
+    commands = guide_commands()
+    assert set(commands) >= SET_UP and len(commands) > 15, commands
+    outputs = {}
+    for command in commands:
+        if command in SET_UP:
+            continue
+        done = subprocess.run(
+            ["bash", "-c", as_run_here(command, compose_stack)], cwd=tmp_path, env=clean_env(),
+            capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        assert done.returncode == 0, f"{command}\n{done.stderr[-2000:]}"
+        outputs[command] = done.stdout
+    dump = (tmp_path / "postgres-backup.sql").read_text()
+    assert all(f"CREATE ROLE {name};" in dump and f"CREATE DATABASE {name}" in dump for name in SERVICES)
+    with tarfile.open(tmp_path / "kafka-data.tgz") as archive:
+        assert "./meta.properties" in archive.getnames()
+    public_key = next(text for command, text in outputs.items() if command.endswith("certification public-key"))
+    assert re.fullmatch(r"key-1=z6Mk\w+\n", public_key), public_key
+    assert "billing" in outputs["docker compose exec -T billing mc-ops lag"]
+    assert (
+        "mc_" in outputs["curl -fsS http://127.0.0.1:8002/metrics"]
+        or "# TYPE" in outputs["curl -fsS http://127.0.0.1:8002/metrics"]
+    )
