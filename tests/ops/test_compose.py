@@ -89,6 +89,10 @@ def dummy_values() -> dict[str, str]:
     """Stand-ins for the operator's secrets, valid where the settings validate them."""
     return {
         "POSTGRES_PASSWORD": "dummy-password",
+        "ENROLMENT_DB_PASSWORD": "dummy-enrolment-password",
+        "BILLING_DB_PASSWORD": "dummy-billing-password",
+        "CERTIFICATION_DB_PASSWORD": "dummy-certification-password",
+        "PUBLIC_BASE_URL": "https://credentials.example.edu",
         "API_TOKENS": "operator:dummy-token-1-of-at-least-32-characters:billing:read;"
         "desk:dummy-token-2-of-at-least-32-characters:enrolments:read enrolments:write",
         "CREDENTIAL_SIGNING_KEY": generate_secret_key(),
@@ -193,7 +197,13 @@ def _as_text(value: Any) -> str:
 def test_published_port_and_healthcheck_use_http_port(name):
     service = load_compose()["services"][name]
     port = environment(service)["HTTP_PORT"]
-    assert service["ports"] == [f"{port}:{port}"], service["ports"]
+    assert len(service["ports"]) == 1
+    published = service["ports"][0]
+    # Host address and port from .env, the container's port HTTP_PORT; this machine only unless .env says so.
+    assert substitute(published, {}) == f"127.0.0.1:{port}:{port}", published
+    assert (
+        substitute(published, {"BIND_ADDRESS": "0.0.0.0", f"{name.upper()}_PORT": "18000"}) == f"0.0.0.0:18000:{port}"
+    )
     test = service["healthcheck"]["test"]
     assert f"http://127.0.0.1:{port}/health" in " ".join(test), test
     assert environment(service)["HTTP_HOST"] == "0.0.0.0", "inside a container the API must listen on all interfaces"
@@ -227,12 +237,22 @@ def test_kafka_and_postgres_keep_their_data_in_named_volumes():
     assert compose["services"]["kafka"]["environment"]["KAFKA_LOG_DIRS"] == mounts["kafka"]
 
 
-def test_each_service_has_its_own_database_that_postgres_creates():
-    created = set(re.findall(r"CREATE DATABASE (\w+);", (ROOT / "deploy" / "postgres-init.sql").read_text()))
+def test_each_service_has_its_own_role_and_database_that_postgres_creates():
+    script = (ROOT / "deploy" / "postgres-init.sh").read_text()
+    loop = re.search(r"^for service in (?P<names>[\w ]+); do", script, re.MULTILINE)
+    assert loop and 'CREATE DATABASE :"role" OWNER :"role"' in script
+    created = set(loop["names"].split())
+    mounts = load_compose()["services"]["postgres"]["volumes"]
+    assert "./deploy/postgres-init.sh:/docker-entrypoint-initdb.d/10-databases.sh:ro" in mounts
     for name in OUR_SERVICES:
         url = urlsplit(environment(load_compose()["services"][name])["DATABASE_URL"])
         assert url.scheme == "postgresql+psycopg" and url.hostname == "postgres", url
-        assert url.path.lstrip("/") == name and name in created, (url.path, created)
+        assert url.path.lstrip("/") == name and url.username == name and name in created, (url, created)
+        password = f"{name.upper()}_DB_PASSWORD"
+        assert (
+            load_compose()["services"]["postgres"]["environment"][password]
+            == f"${{{password}:?set {password} in .env}}"
+        )
 
 
 # --- secrets --------------------------------------------------------------------------------------------------
@@ -249,9 +269,28 @@ def test_no_secret_is_written_into_the_compose_file():
                 )
             if key == "DATABASE_URL":
                 password = urlsplit(str(value).replace("${", "{")).password
-                assert password == "{POSTGRES_PASSWORD}", f"{name}: database password must come from the environment"
-    for name in ("POSTGRES_PASSWORD", "API_TOKENS", "CREDENTIAL_SIGNING_KEY"):
+                assert password == f"{{{name.upper()}_DB_PASSWORD}}", f"{name}: its own role's password, from .env"
+    for name in (
+        "POSTGRES_PASSWORD",
+        "API_TOKENS",
+        "CREDENTIAL_SIGNING_KEY",
+        *(f"{s.upper()}_DB_PASSWORD" for s in OUR_SERVICES),
+    ):
         assert name in required_variables()
+
+
+def test_every_published_port_listens_on_the_bind_address_from_env():
+    for name, service in load_compose()["services"].items():
+        for published in service.get("ports", []):
+            assert str(published).startswith("${BIND_ADDRESS:-127.0.0.1}:"), f"{name}: {published} listens everywhere"
+
+
+def test_the_public_base_url_comes_from_env_and_is_required():
+    env = environment(
+        load_compose()["services"]["certification"], {**dummy_values(), "PUBLIC_BASE_URL": "https://x.example"}
+    )
+    assert env["PUBLIC_BASE_URL"] == "https://x.example"
+    assert "PUBLIC_BASE_URL" in required_variables()
 
 
 def test_env_example_lists_exactly_the_variables_compose_requires():
@@ -268,10 +307,11 @@ def test_env_example_holds_no_real_secret():
         line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines() if line.strip() and not line.startswith("#")
     )
     for key, value in values.items():
-        assert value == "" or "change-me" in value, f"{key} in .env.example looks like a real value"
+        if SECRET_NAME.search(key):
+            assert value == "" or "change-me" in value, f"{key} in .env.example looks like a real value"
 
 
-def test_docker_compose_config_accepts_the_file():
+def test_docker_compose_config_accepts_the_file(tmp_path):
     docker = shutil.which("docker")
     if docker is None:
         pytest.skip("no docker CLI on this machine, so `docker compose config` cannot run")
@@ -280,14 +320,21 @@ def test_docker_compose_config_accepts_the_file():
         pytest.skip(
             f"the docker compose plugin is not installed: {(version.stderr or version.stdout).strip().splitlines()[0]}"
         )
-    env = {**os.environ, **dummy_values()}
+    # --env-file: compose then reads that file instead of a .env it finds (a developer's, with real secrets).
+    env_file = tmp_path / "dummy.env"
+    env_file.write_text("".join(f"{key}={value}\n" for key, value in dummy_values().items()))
+    clean = {key: value for key, value in os.environ.items() if key not in dummy_values()}
+    config = [docker, "compose", "-f", str(COMPOSE), "--env-file"]
     checked = subprocess.run(
-        [docker, "compose", "-f", str(COMPOSE), "config", "--quiet"], env=env, capture_output=True, text=True
+        [*config, str(env_file), "config", "--format", "json"], env=clean, capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stderr
-    without = {key: value for key, value in env.items() if key not in dummy_values()}
+    resolved = json.loads(checked.stdout)["services"]
+    assert resolved["certification"]["environment"]["PUBLIC_BASE_URL"] == dummy_values()["PUBLIC_BASE_URL"]
+    assert {p["host_ip"] for s in resolved.values() for p in s.get("ports", [])} == {"127.0.0.1"}
+    (tmp_path / "empty.env").write_text("")
     refused = subprocess.run(
-        [docker, "compose", "-f", str(COMPOSE), "config", "--quiet"], env=without, capture_output=True, text=True
+        [*config, str(tmp_path / "empty.env"), "config", "--quiet"], env=clean, capture_output=True, text=True
     )
     assert refused.returncode != 0 and "set " in refused.stderr, "missing secrets must stop compose"
 
@@ -332,8 +379,12 @@ def test_the_image_installs_each_service_by_its_workspace_package_name():
     assert '--package "${SERVICE}-service"' in text and "--package mc-opscli" in text
     names = {tomllib.loads(p.read_text())["project"]["name"] for p in ROOT.glob("services/*/pyproject.toml")}
     assert names == {f"{service}-service" for service in OUR_SERVICES}
-    topics_build = load_compose()["services"]["topics"]["build"]
-    assert topics_build["args"]["SERVICE"] in OUR_SERVICES, "the topics job needs an image that has opscli"
+    compose = load_compose()["services"]
+    assert "build" not in compose["topics"], "the topics job reuses a service's image (it has opscli)"
+    assert [n for n in OUR_SERVICES if compose[n]["image"] == compose["topics"]["image"]] == ["billing"]
+    assert compose["billing"]["build"]["args"]["SERVICE"] == "billing"
+    for name in OUR_SERVICES:
+        assert compose[name]["build"]["args"]["PYTHON_IMAGE"] == "${PYTHON_IMAGE:-python:3.11-slim}"
 
 
 def test_the_image_ships_the_event_source_allow_list_where_its_setting_points():

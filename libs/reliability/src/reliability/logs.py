@@ -43,3 +43,12 @@ def configure_logging(service: str, level: str = "INFO", log_format: str = "json
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    sys.excepthook = _log_uncaught
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException, traceback: Any) -> None:
+    """An exception that ends the process (a failing start-up) is logged like everything else: one JSON line."""
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, error, traceback)
+        return
+    logging.getLogger("uncaught").critical("the process stops: %s", kind.__name__, exc_info=(kind, error, traceback))

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -122,7 +123,7 @@ def show(outcome: scenario.Outcome, results: dict[str, Any]) -> None:
         rows.append(
             [
                 names[key],
-                refund["cancelled_at"],
+                _brussels(refund["cancelled_at"]),
                 refund["rule"],
                 by_semester.get(1, "—"),
                 by_semester.get(2, "—"),
@@ -227,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         kafka_env={name: _kafka_env(kafka, name) for name in SERVICES},
     )
     interrupted = False
+    status = 0
 
     def on_signal(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -242,9 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         campus = {system: _client_kwargs(kafka, system) for system in CAMPUS}
         asyncio.run(play(stack, token, bootstrap, "", ROOT / "demo-output", campus))
         if not args.no_wait:
-            line(f"\nEverything keeps running. API token for this run: {token}")
-            line(f"Logs: {workdir}/*.log — press Ctrl-C to stop.")
-            signal.pause()
+            died = keep_running(stack, token, workdir)
+            line(f"\n{died}\nStopping the rest.")
+            status = 1
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -256,7 +258,22 @@ def main(argv: list[str] | None = None) -> int:
         stack.stop()
         kafka.stop()
         line("Stopped.")
-    return 0
+    return status
+
+
+def keep_running(stack: Stack, token: str, workdir: Path, poll_seconds: float = 1.0) -> str:
+    """Wait (until Ctrl-C) while every service runs; returns the exit report of the first that stopped.
+
+    "Everything keeps running" is said only when it is true, and a service that dies later (a poison message,
+    a lost database) is reported at once instead of leaving the demo claiming it still runs."""
+    reports = [report for service in stack.services.values() if (report := service.exit_report())]
+    if not reports:
+        line(f"\nEverything keeps running. API token for this run: {token}")
+        line(f"Logs: {workdir}/*.log — press Ctrl-C to stop.")
+    while not reports:
+        time.sleep(poll_seconds)
+        reports = [report for service in stack.services.values() if (report := service.exit_report())]
+    return "A service stopped on its own: " + "\n\n".join(reports)
 
 
 if __name__ == "__main__":
