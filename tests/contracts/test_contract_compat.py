@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from contracts.compat import Break, compare_releases, compatibility_breaks
+from contracts.compat import Break, compare_releases, compatibility_breaks, is_tightening
 from contracts.export import baseline_breaks, contracts_dir, load_baselines, release
+from contracts.text import Paragraph
 from pydantic import Field
 
 from contracts import EVENT_TYPES, EnrolmentCancelled, EnrolmentCreated, Student
@@ -254,7 +255,7 @@ def test_the_real_check_fails_on_a_removed_field_and_a_new_required_one() -> Non
 def test_the_real_check_fails_when_a_model_changes() -> None:
     # The same type name with a tighter model, as an engineer might edit events.py.
     class TighterCancelled(EnrolmentCancelled):
-        reason: str = Field(min_length=1, max_length=100)
+        reason: Paragraph = Field(min_length=1, max_length=100)
 
     schemas = all_event_schemas({**EVENT_TYPES, "EnrolmentCancelled": TighterCancelled})
     assert baseline_breaks(schemas, BASELINE) == [
@@ -315,3 +316,55 @@ def test_release_adds_new_types_and_updates_compatible_ones(tmp_path: Path) -> N
     assert breaks == []
     assert sorted(map(str, written)) == ["baseline/CourseCompleted.json", "baseline/CredentialRevoked.json"]
     assert load_baselines(root / "baseline") == all_event_schemas()
+
+
+def _released_looser(root: Path) -> tuple[Path, dict[str, Any]]:
+    """As if the released CourseCompleted had no bound on the grade and the old Unicode-aware money-style pattern."""
+    released = root / "baseline" / "CourseCompleted.json"
+    schema = json.loads(released.read_text())
+    grade = schema["$defs"]["Grade"]["properties"]["value"]
+    del grade["maxLength"]
+    grade["pattern"] = r"^\d+$"
+    released.write_text(json.dumps(schema))
+    return released, schema
+
+
+def test_release_refuses_a_tightening_unless_it_is_accepted(tmp_path: Path) -> None:
+    root = _copy_baseline(tmp_path)
+    released, looser = _released_looser(root)
+    breaks, written = release(root)
+    assert sorted(line.split(": ")[2] for line in breaks) == ["changed", "narrowed"]
+    assert json.loads(released.read_text()) == looser
+    breaks, written = release(root, accept_tightening=True)
+    assert (breaks, list(map(str, written))) == ([], ["baseline/CourseCompleted.json"])
+    assert load_baselines(root / "baseline") == all_event_schemas()
+
+
+def test_accepting_tightenings_still_refuses_a_removed_or_widened_field(tmp_path: Path) -> None:
+    root = _copy_baseline(tmp_path)
+    released, schema = _released_looser(root)
+    schema["$defs"]["CourseCompleted"]["properties"]["ects_grade"] = {"type": "string"}
+    schema["$defs"]["Grade"]["properties"]["scale"]["maxLength"] = 10
+    released.write_text(json.dumps(schema))
+    breaks, written = release(root, accept_tightening=True)
+    assert sorted(breaks) == [
+        "CourseCompleted: data.ects_grade: removed: field removed (or renamed); consumers still read it",
+        "CourseCompleted: data.grade.scale: widened: maxLength 10 -> 40",
+    ]
+    assert written == []
+
+
+@pytest.mark.parametrize(
+    ("item", "tightening"),
+    [
+        (Break("a", "narrowed", "maxItems 40 added"), True),
+        (Break("a", "changed", r"pattern '^\\d$' -> '^[0-9]$'", "pattern"), True),
+        (Break("a", "changed", "items changed"), False),
+        (Break("a", "widened", "maxLength 10 -> 40"), False),
+        (Break("a", "removed", "field removed"), False),
+        (Break("a", "newly-required", "new required field"), False),
+        (Break("a", "no-longer-required", "may now be missing"), False),
+    ],
+)
+def test_only_narrowings_and_changed_patterns_count_as_tightenings(item: Break, tightening: bool) -> None:
+    assert is_tightening(item) is tightening

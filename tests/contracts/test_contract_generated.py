@@ -19,6 +19,7 @@ from referencing.jsonschema import DRAFT202012
 
 from contracts import CONTENT_TYPE, EVENT_TYPES, InvalidEvent, decode_event, topics
 from contracts.schemas import all_event_schemas
+from tests.contracts.contract_support import EcmaValidator
 
 CONTRACTS = contracts_dir()
 DATA = Path(__file__).parent / "data"
@@ -29,8 +30,9 @@ def _load_asyncapi() -> dict[str, Any]:
     return yaml.safe_load((CONTRACTS / "asyncapi.yaml").read_text(encoding="utf-8"))
 
 
-def _schema_validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+def _schema_validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
+    # Patterns under ECMA-262 semantics, as other languages' validators read them (see contract_support).
+    return EcmaValidator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 
 # --- drift --------------------------------------------------------------------------------------------------------

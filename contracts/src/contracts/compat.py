@@ -62,6 +62,8 @@ class Break:
     path: str
     kind: BreakKind
     detail: str
+    keyword: str = ""
+    """The schema keyword that changed, where the checker knows it (``pattern`` for a changed pattern)."""
 
     def __str__(self) -> str:
         return f"{self.path or '(root)'}: {self.kind}: {self.detail}"
@@ -85,6 +87,14 @@ def compare_releases(baseline: Mapping[str, JsonSchema], current: Mapping[str, J
         if breaks:
             result[name] = breaks
     return result
+
+
+def is_tightening(item: Break) -> bool:
+    """A break that can only make the new contract reject more, never accept something new: a limit or
+    restriction added or tightened, or a changed pattern (which the checker cannot prove narrower, so whoever
+    releases it vouches for that). Old consumers still accept everything new producers send; what new consumers
+    reject is dead-lettered with its reason. Removed, newly required or widened fields are never tightenings."""
+    return item.kind == "narrowed" or (item.kind == "changed" and item.keyword in ("pattern", "format"))
 
 
 def _json_type(value: Any) -> str:
@@ -286,7 +296,7 @@ class _Comparison:
             self.add(path, "widened", f"{keyword} {old!r} removed")
         else:
             # Whether one regex (or format) accepts a subset of another is undecidable in general: any change counts.
-            self.add(path, "changed", f"{keyword} {old!r} -> {new!r}")
+            self.breaks.append(Break(path, "changed", f"{keyword} {old!r} -> {new!r}", keyword))
 
     def _compare_object(self, old: dict[str, Any], new: dict[str, Any], path: str) -> None:
         old_props: dict[str, Any] = old.get("properties", {})

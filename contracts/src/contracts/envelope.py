@@ -15,13 +15,13 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.events import EVENT_TYPES, EventPayload
+from contracts.limits import MAX_EVENT_BYTES
+from contracts.text import IDENTIFIER_PATTERN
+from contracts.text import URI_REFERENCE_PATTERN as URI_REFERENCE_PATTERN  # the kit's allow-list reads it here
 from contracts.types import Instant
 
 CONTENT_TYPE = "application/cloudevents+json"
 DATA_CONTENT_TYPE = "application/json"
-# The characters RFC 3986 allows in a URI-reference (unreserved, reserved and %-escapes): catches spaces and
-# non-ASCII text, which are the mistakes a hand-written `source` makes.
-URI_REFERENCE_PATTERN = r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$"
 
 PayloadT = TypeVar("PayloadT", bound=EventPayload, covariant=True)
 """Covariant, so a CloudEvent[EnrolmentCreated] is accepted wherever a CloudEvent[EventPayload] is."""
@@ -42,7 +42,12 @@ class Envelope(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     specversion: Literal["1.0"]
-    id: str = Field(min_length=1, max_length=128, description="Unique per event, chosen by the producer.")
+    id: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=IDENTIFIER_PATTERN,
+        description="Unique per event, chosen by the producer; visible ASCII (a UUID, typically).",
+    )
     source: str = Field(
         min_length=1,
         max_length=2000,
@@ -52,10 +57,10 @@ class Envelope(BaseModel):
     )
     type: str = Field(min_length=1, max_length=200, description="One of the contract's type names, exactly.")
     time: Instant
-    subject: str = Field(min_length=1, max_length=200)
+    subject: str = Field(min_length=1, max_length=200, pattern=IDENTIFIER_PATTERN)
     # Optional on the wire (CloudEvents allows it to be absent; the Python SDK 1.x even moves it into a header),
     # but when present it must say JSON.
-    datacontenttype: str = Field(default=DATA_CONTENT_TYPE, description='"application/json".')
+    datacontenttype: str = Field(default=DATA_CONTENT_TYPE, max_length=200, description='"application/json".')
     data: dict[str, Any]
 
 
@@ -145,12 +150,17 @@ def decode_event(
     """Parse one Kafka message value into a typed event, or raise InvalidEvent saying exactly what is wrong."""
     if value is None:
         raise InvalidEvent("message has no value (tombstone); expected a CloudEvents JSON object")
+    if len(value) > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"value is {len(value)} bytes, over the contract's maximum of {MAX_EVENT_BYTES}")
     try:
         raw = json.loads(value.decode("utf-8"))
     except UnicodeDecodeError as error:
         raise InvalidEvent(f"value is not UTF-8: {error}") from error
     except json.JSONDecodeError as error:
         raise InvalidEvent(f"value is not JSON: {error}") from error
+    except RecursionError:
+        # "[[[[...]]]]" a few thousand deep fits easily in the size limit and exhausts the parser's stack.
+        raise InvalidEvent("value is JSON nested too deeply") from None
     if not isinstance(raw, dict):
         raise InvalidEvent(f"value is JSON {type(raw).__name__}, expected a CloudEvents object")
     try:

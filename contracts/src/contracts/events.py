@@ -6,12 +6,13 @@ A breaking change gets a new type name with a version suffix (``EnrolmentCreated
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
-from contracts import topics
-from contracts.types import AcademicYear, Credits, CreditsOrZero, CurrencyCode, EnrolmentId, Identifier, Instant, Money
+from contracts import limits, topics
+from contracts.text import CountryCode, Identifier, LanguageTag, Name, Paragraph, UriReference
+from contracts.types import AcademicYear, Credits, CreditsOrZero, CurrencyCode, EnrolmentId, Instant, Money
 
 Semester = Literal[1, 2]
 
@@ -36,14 +37,14 @@ class EventPayload(ContractModel):
 
 class Student(ContractModel):
     id: Identifier
-    given_name: str = Field(min_length=1, max_length=200)
-    family_name: str = Field(min_length=1, max_length=200)
-    email: EmailStr
+    given_name: Name = Field(min_length=1, max_length=200)
+    family_name: Name = Field(min_length=1, max_length=200)
+    email: EmailStr = Field(max_length=254)
 
 
 class Course(ContractModel):
     id: Identifier
-    title: str = Field(min_length=1, max_length=300)
+    title: Name = Field(min_length=1, max_length=200)
     credits: Credits
     semester: Semester
 
@@ -58,9 +59,9 @@ class MicroCredentialSnapshot(ContractModel):
     """The micro-credential as it was in the catalogue when the student enrolled. Course ids are unique."""
 
     id: Identifier
-    title: str = Field(min_length=1, max_length=300)
+    title: Name = Field(min_length=1, max_length=300)
     academic_year: AcademicYear
-    courses: list[Course] = Field(min_length=1)
+    courses: list[Course] = Field(min_length=1, max_length=limits.MAX_COURSES)
 
     @field_validator("courses")
     @classmethod
@@ -99,15 +100,15 @@ class EnrolmentCancelled(EventPayload):
     cancelled_at: Instant = Field(
         description="When the student cancelled; this, not processing time, decides the refund."
     )
-    reason: str | None = Field(default=None, max_length=1000)
+    reason: Paragraph | None = Field(default=None, max_length=1000)
 
 
 # --- assessment.events ------------------------------------------------------------------------------------
 
 
 class Grade(ContractModel):
-    value: str = Field(min_length=1, max_length=20, examples=["14"])
-    scale: str = Field(min_length=1, max_length=40, examples=["0-20"])
+    value: Name = Field(min_length=1, max_length=20, examples=["14"])
+    scale: Name = Field(min_length=1, max_length=40, examples=["0-20"])
 
 
 class CourseCompleted(EventPayload):
@@ -121,7 +122,7 @@ class CourseCompleted(EventPayload):
     passed: bool
     grade: Grade | None = None
     assessed_at: Instant
-    assessment_type: str | None = Field(default=None, max_length=200, examples=["written exam", "project"])
+    assessment_type: Name | None = Field(default=None, max_length=200, examples=["written exam", "project"])
     supervised: bool | None = None
     identity_verified: bool | None = None
 
@@ -146,7 +147,7 @@ class TuitionInvoiced(EventPayload):
     microcredential_id: Identifier
     academic_year: AcademicYear
     currency: CurrencyCode
-    lines: list[SemesterAmount] = Field(min_length=1)
+    lines: list[SemesterAmount] = Field(min_length=1, max_length=2, description="One line per semester.")
     fixed_fee: Money
     total: Money
 
@@ -167,7 +168,7 @@ class ReimbursementCalculated(EventPayload):
     policy: Identifier = Field(description="Id (and version) of the cancellation policy used.")
     rule: Identifier = Field(examples=["full-refund", "second-semester-refund", "no-refund"])
     currency: CurrencyCode
-    lines: list[SemesterAmount] = Field(min_length=1)
+    lines: list[SemesterAmount] = Field(min_length=1, max_length=2, description="One line per semester.")
     fixed_fee: Money = Field(description="The refunded part of the fixed fee.")
     total: Money
 
@@ -197,8 +198,11 @@ class CredentialIssued(EventPayload):
     student_id: Identifier
     microcredential_id: Identifier
     issued_at: Instant
-    credential_url: str = Field(min_length=1, max_length=2000)
-    credential: dict[str, Any] = Field(description="The signed W3C Verifiable Credential / Open Badges 3.0 document.")
+    credential_url: UriReference = Field(min_length=1, max_length=2000)
+    credential: dict[str, Any] = Field(
+        description="The signed W3C Verifiable Credential / Open Badges 3.0 document. It describes what the "
+        "catalogue entry and the enrolment say, within their bounds; the whole event stays under the maximum size."
+    )
 
 
 class CredentialRevoked(EventPayload):
@@ -210,17 +214,20 @@ class CredentialRevoked(EventPayload):
     credential_id: Identifier
     enrolment_id: EnrolmentId
     revoked_at: Instant
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: Paragraph = Field(min_length=1, max_length=1000)
 
 
 # --- catalogue.microcredentials (compacted) ---------------------------------------------------------------
 
 
+LearningOutcome = Annotated[Paragraph, Field(max_length=limits.MAX_LEARNING_OUTCOME_LENGTH)]
+
+
 class AwardingBody(ContractModel):
-    name: str = Field(min_length=1, max_length=300)
-    url: str | None = Field(default=None, max_length=2000)
-    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code of the issuer.")
-    region: str | None = Field(default=None, max_length=200)
+    name: Name = Field(min_length=1, max_length=300)
+    url: UriReference | None = Field(default=None, max_length=2000)
+    country: CountryCode
+    region: Name | None = Field(default=None, max_length=200)
 
 
 class MicroCredentialPublished(EventPayload):
@@ -237,21 +244,21 @@ class MicroCredentialPublished(EventPayload):
 
     microcredential_id: Identifier
     academic_year: AcademicYear
-    title: str = Field(min_length=1, max_length=300)
-    description: str = Field(default="", max_length=5000)
-    language: str = Field(min_length=2, max_length=35)
+    title: Name = Field(min_length=1, max_length=300)
+    description: Paragraph = Field(default="", max_length=5000)
+    language: LanguageTag
     format: Literal["evening", "online", "hybrid", "distance", "on-site"]
-    courses: list[Course] = Field(min_length=1)
+    courses: list[Course] = Field(min_length=1, max_length=limits.MAX_COURSES)
     tuition: TuitionTerms
-    learning_outcomes: list[str] = Field(default_factory=list)
+    learning_outcomes: list[LearningOutcome] = Field(default_factory=list, max_length=limits.MAX_LEARNING_OUTCOMES)
     eqf_level: int | None = Field(default=None, ge=1, le=8)
-    cycle: str | None = Field(default=None, max_length=100)
-    assessment_type: str | None = Field(default=None, max_length=500)
-    participation_form: str | None = Field(default=None, max_length=500)
-    quality_assurance: str | None = Field(default=None, max_length=1000)
+    cycle: Name | None = Field(default=None, max_length=100)
+    assessment_type: Paragraph | None = Field(default=None, max_length=500)
+    participation_form: Paragraph | None = Field(default=None, max_length=500)
+    quality_assurance: Paragraph | None = Field(default=None, max_length=1000)
     awarding_body: AwardingBody | None = None
-    prerequisites: str | None = Field(default=None, max_length=2000)
-    stackability: str | None = Field(default=None, max_length=2000)
+    prerequisites: Paragraph | None = Field(default=None, max_length=2000)
+    stackability: Paragraph | None = Field(default=None, max_length=2000)
 
     @field_validator("courses")
     @classmethod

@@ -3,10 +3,13 @@
     uv run python -m contracts.export            # regenerate contracts/schemas, asyncapi.yaml, README examples
     uv run python -m contracts.export --check    # exit 1 when a checked-in file differs from the models
     uv run python -m contracts.export --release  # also snapshot contracts/baseline (refused if it would break)
+    uv run python -m contracts.export --release --accept-tightening  # also release limits and patterns tightened
 
 The baseline is the schema of each type as released; the compatibility test compares the models against it.
 `--release` adds baselines for new types and updates those whose change is compatible (an added optional field),
 and refuses when a change would break consumers: such a change needs a new type name (`EnrolmentCreated.v2`).
+`--accept-tightening` also releases changes that only make the contract reject more (a bound added, a pattern
+made ASCII-only): the README's "Changes" section says when that is allowed, and the commit must say why.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.asyncapi import render_asyncapi
-from contracts.compat import compare_releases, iter_breaks
+from contracts.compat import Break, compare_releases, is_tightening, iter_breaks
 from contracts.envelope import CloudEvent
 from contracts.events import EventPayload
 from contracts.examples import example_events
@@ -139,12 +142,19 @@ def baseline_breaks(current: dict[str, JsonSchema] | None = None, directory: Pat
     return list(iter_breaks(compare_releases(load_baselines(directory), current)))
 
 
-def release(root: Path | None = None) -> tuple[list[str], list[Path]]:
-    """Snapshot the current schemas as released, unless that would break consumers. Returns (breaks, written)."""
+def release(root: Path | None = None, *, accept_tightening: bool = False) -> tuple[list[str], list[Path]]:
+    """Snapshot the current schemas as released, unless that would break consumers. Returns (breaks, written).
+
+    With `accept_tightening`, breaks that only reject more (`compat.is_tightening`) do not stop the release."""
     root = root or contracts_dir()
     directory = root / "baseline"
     current = all_event_schemas()
-    breaks = baseline_breaks(current, directory)
+    found = compare_releases(load_baselines(directory), current)
+    kept: dict[str, list[Break]] = {
+        name: [item for item in items if not (accept_tightening and is_tightening(item))]
+        for name, items in found.items()
+    }
+    breaks = list(iter_breaks({name: items for name, items in kept.items() if items}))
     if breaks:
         return breaks, []
     directory.mkdir(parents=True, exist_ok=True)
@@ -163,7 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="only report drift; exit 1 if any")
     mode.add_argument("--release", action="store_true", help="also snapshot contracts/baseline (if compatible)")
+    parser.add_argument(
+        "--accept-tightening", action="store_true", help="with --release: also release bounds and patterns tightened"
+    )
     args = parser.parse_args(argv)
+    if args.accept_tightening and not args.release:
+        parser.error("--accept-tightening only goes with --release")
     if args.check:
         problems = drift() + baseline_breaks()
         for line in problems:
@@ -174,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     for path in write():
         print(f"wrote contracts/{path}")
     if args.release:
-        breaks, written = release()
+        if args.accept_tightening:
+            for line in baseline_breaks():
+                print(f"releasing a tightening: {line}")
+        breaks, written = release(accept_tightening=args.accept_tightening)
         if breaks:
             print(
                 "refusing to release: these changes would break consumers; use a new type name instead", file=sys.stderr

@@ -17,3 +17,13 @@ BROKER_MAX_MESSAGE_BYTES = 1_048_576
 
 DEAD_LETTER_EXCERPT_BYTES = 64 * 1024
 """How much of an oversized value its dead letter carries; the full bytes stay at the original offset."""
+
+MAX_COURSES = 40
+"""Courses in one micro-credential. Micro-credentials here are 3 to 19 ECTS; 40 courses would make each of a
+19-ECTS programme less than half a credit (about 12 hours of study), far below the smallest course offered (1.5)."""
+
+MAX_LEARNING_OUTCOMES = 20
+"""Learning outcomes of one micro-credential: the EU template lists a handful (our catalogue has 2 to 4)."""
+
+MAX_LEARNING_OUTCOME_LENGTH = 300
+"""Characters of one learning outcome: a sentence or two (the longest in our catalogue has 115)."""

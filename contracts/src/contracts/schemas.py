@@ -17,6 +17,7 @@ from typing import Any
 
 from contracts.envelope import CONTENT_TYPE, DATA_CONTENT_TYPE, Envelope
 from contracts.events import EVENT_TYPES, EventPayload, MicroCredentialPublished
+from contracts.limits import MAX_EVENT_BYTES
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -26,7 +27,7 @@ _CATALOGUE_KEY_SCHEMA: JsonSchema = {
     "type": "string",
     "minLength": 11,
     "maxLength": 200,
-    "pattern": r"^\d{4}-\d{4}/.+$",
+    "pattern": r"^[0-9]{4}-[0-9]{4}/[\x21-\x7E]+$",
     "description": 'Equals "<data.academic_year>/<data.microcredential_id>"; also the Kafka key.',
     "examples": ["2026-2027/MC-DATA-101"],
 }
@@ -75,7 +76,8 @@ def event_schema(model: type[EventPayload]) -> JsonSchema:
         "description": (
             f"{summary} CloudEvents 1.0 in structured JSON mode, the value of a Kafka message on topic "
             f"{model.topic!r} (header content-type: {CONTENT_TYPE}; key = subject in UTF-8). "
-            "Unknown attributes and data fields are allowed and ignored by readers."
+            f"At most {MAX_EVENT_BYTES} bytes of UTF-8 JSON. Unknown attributes and data fields are allowed and "
+            "ignored by readers."
         ),
         "type": "object",
         "properties": properties,

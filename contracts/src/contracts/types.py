@@ -7,23 +7,32 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, PlainSerializer, WithJsonSchema
+from pydantic import AwareDatetime, BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
 from contracts.currencies import ISO_4217_CODES
+from contracts.text import Identifier, fullmatch
 
-MONEY_PATTERN = r"^\d{1,12}\.\d{2}$"
+# ASCII digits only, and every Python-side check is a fullmatch (see contracts.text): `\d` would take "١٢٠.٠٠"
+# (Arabic-Indic digits) for 120.00, and `re.match` with `$` would take "120.00\n".
+MONEY_PATTERN = r"^[0-9]{1,12}\.[0-9]{2}$"
 # No leading zeros and no zero: the JSON Schema states exactly what the validator accepts, without look-aheads
 # (which are outside the regex subset JSON Schema recommends).
-CREDITS_PATTERN = r"^([1-9]\d{0,2}(\.\d)?|0\.[1-9])$"
-CREDITS_OR_ZERO_PATTERN = r"^(0|[1-9]\d{0,2})(\.\d)?$"
+CREDITS_PATTERN = r"^([1-9][0-9]{0,2}(\.[0-9])?|0\.[1-9])$"
+CREDITS_OR_ZERO_PATTERN = r"^(0|[1-9][0-9]{0,2})(\.[0-9])?$"
 # RFC 3339 date-time: seconds are mandatory and so is the offset ("Z" or "+hh:mm"); a space may stand for "T".
-INSTANT_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+# At most nanoseconds (what Java's Instant prints), so an instant is never a megabyte of fraction digits.
+INSTANT_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+ACADEMIC_YEAR_PATTERN = r"^([0-9]{4})-([0-9]{4})$"
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
 
 _MONEY_PATTERN = re.compile(MONEY_PATTERN)
 _CREDITS_PATTERN = re.compile(CREDITS_PATTERN)
 _CREDITS_OR_ZERO_PATTERN = re.compile(CREDITS_OR_ZERO_PATTERN)
 _INSTANT_PATTERN = re.compile(INSTANT_PATTERN)
-_ACADEMIC_YEAR_PATTERN = re.compile(r"^(\d{4})-(\d{4})$")
+_ACADEMIC_YEAR_PATTERN = re.compile(ACADEMIC_YEAR_PATTERN)
+_CURRENCY_PATTERN = re.compile(CURRENCY_PATTERN)
 
 
 def _parse_money(value: Any) -> Decimal:
@@ -32,7 +41,7 @@ def _parse_money(value: Any) -> Decimal:
         value = format(value, "f")
     if not isinstance(value, str):
         raise ValueError('money must be a decimal string with 2 decimals, e.g. "120.00" (not a JSON number)')
-    if not _MONEY_PATTERN.match(value):
+    if _MONEY_PATTERN.fullmatch(value) is None:
         raise ValueError(f"money must be a non-negative decimal string with exactly 2 decimals, got {value!r}")
     return Decimal(value)
 
@@ -56,14 +65,14 @@ def _credits_text(value: Any) -> str:
 
 def _parse_credits(value: Any) -> Decimal:
     text = _credits_text(value)
-    if not _CREDITS_PATTERN.match(text):
+    if _CREDITS_PATTERN.fullmatch(text) is None:
         raise ValueError(f"credits must be greater than 0 with at most one decimal (max 999.9), got {text!r}")
     return Decimal(text)
 
 
 def _parse_credits_or_zero(value: Any) -> Decimal:
     text = _credits_text(value)
-    if not _CREDITS_OR_ZERO_PATTERN.match(text):
+    if _CREDITS_OR_ZERO_PATTERN.fullmatch(text) is None:
         raise ValueError(f"credits must be 0 or more with at most one decimal (max 999.9), got {text!r}")
     return Decimal(text)
 
@@ -75,7 +84,7 @@ def _parse_instant(value: Any) -> Any:
         return value
     if not isinstance(value, str):
         raise ValueError('instant must be an RFC 3339 string with an offset, e.g. "2026-09-01T09:00:00+02:00"')
-    if not _INSTANT_PATTERN.match(value):
+    if _INSTANT_PATTERN.fullmatch(value) is None:
         raise ValueError(
             f'instant must be RFC 3339 with seconds and an offset ("Z" or "+02:00"), e.g. "2026-09-01T09:00:00+02:00"; got {value!r}'
         )
@@ -87,14 +96,19 @@ def _format_credits(value: Decimal) -> str:
     return text
 
 
-def _check_currency(value: str) -> str:
-    if value not in ISO_4217_CODES:
+def _check_currency(value: Any) -> Any:
+    # Before Pydantic strips the value: "EUR\n" is not a currency code.
+    if not isinstance(value, str):
+        return value
+    if _CURRENCY_PATTERN.fullmatch(value) is None or value not in ISO_4217_CODES:
         raise ValueError(f"{value!r} is not an ISO 4217 currency code")
     return value
 
 
-def _check_academic_year(value: str) -> str:
-    match = _ACADEMIC_YEAR_PATTERN.match(value)
+def _check_academic_year(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    match = _ACADEMIC_YEAR_PATTERN.fullmatch(value)
     if not match or int(match.group(2)) != int(match.group(1)) + 1:
         raise ValueError(f'academic year must look like "2026-2027" (two consecutive years), got {value!r}')
     return value
@@ -152,12 +166,12 @@ CreditsOrZero = Annotated[
 
 CurrencyCode = Annotated[
     str,
-    AfterValidator(_check_currency),
+    BeforeValidator(_check_currency),
     # A pattern, not an enum of today's codes: adding a code to an enum would count as a contract change.
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": "^[A-Z]{3}$",
+            "pattern": CURRENCY_PATTERN,
             "description": "An active ISO 4217 currency code.",
             "examples": ["EUR"],
         }
@@ -165,18 +179,22 @@ CurrencyCode = Annotated[
 ]
 AcademicYear = Annotated[
     str,
-    AfterValidator(_check_academic_year),
+    BeforeValidator(_check_academic_year),
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^\d{4}-\d{4}$",
+            "pattern": "^[0-9]{4}-[0-9]{4}$",
             "description": "Two consecutive years.",
             "examples": ["2026-2027"],
         }
     ),
 ]
-EnrolmentId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
-Identifier = Annotated[str, Field(min_length=1, max_length=128)]
+ENROLMENT_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
+EnrolmentId = Annotated[
+    str,
+    Field(min_length=1, max_length=64, pattern=ENROLMENT_ID_PATTERN),
+    fullmatch(ENROLMENT_ID_PATTERN, "1-64 of A-Z a-z 0-9 . _ : -"),
+]
 Instant = Annotated[
     AwareDatetime,
     BeforeValidator(_parse_instant),

@@ -34,7 +34,7 @@ async def client(engine, uantwerp_en):
     """Three enrolments: enr-1 cancelled in the middle window, enr-2 invoiced only, enr-3 (next year) cancelled;
     plus a cancellation of enr-9 whose enrolment has not arrived."""
     enrolments = (
-        enrolment_created("enr-1", courses=TWO_SEMESTERS, per_credit="33.33", student_id="=cmd|' /C calc'!A0"),
+        enrolment_created("enr-1", courses=TWO_SEMESTERS, per_credit="33.33", student_id="=cmd|'/C:calc'!A0"),
         enrolment_created("enr-2", microcredential_id="mc-other"),
         enrolment_created("enr-3", academic_year="2027-2028", enrolled_at=brussels(2027, 6, 1, 9)),
     )
@@ -104,7 +104,7 @@ async def test_statement_of_a_cancelled_enrolment(client):
     # Cancelled 1 February 2027: middle window, only the second-semester line comes back.
     assert body == {
         "enrolment_id": "enr-1",
-        "student_id": "=cmd|' /C calc'!A0",
+        "student_id": "=cmd|'/C:calc'!A0",
         "microcredential_id": "mc-test",
         "academic_year": "2026-2027",
         "currency": "EUR",
@@ -179,7 +179,7 @@ async def test_reimbursements_as_csv_for_the_finance_office(client):
     assert rows == [
         {
             "enrolment_id": "enr-1",
-            "student_id": "'=cmd|' /C calc'!A0",  # neutralised: a spreadsheet must not run it as a formula
+            "student_id": "'=cmd|'/C:calc'!A0",  # neutralised: a spreadsheet must not run it as a formula
             "microcredential_id": "mc-test",
             "academic_year": "2026-2027",
             "cancelled_at": "2027-02-01T11:00:00+00:00",

@@ -245,7 +245,9 @@ def test_an_older_catalogue_record_does_not_replace_a_newer_one(engine, handlers
 
 
 def test_unusable_metadata_holds_the_credential_rather_than_dead_letter_the_assessment(engine, handlers):
-    broken = heritage_published(awarding_body={"name": "University of Antwerp", "url": "not a url", "country": "BE"})
+    broken = heritage_published(
+        awarding_body={"name": "University of Antwerp", "url": "www.uantwerpen.be", "country": "BE"}
+    )
     apply(engine, handlers, broken, enrolment_created("enr-1"), *passes("enr-1"))
 
     [waiting] = held(engine)

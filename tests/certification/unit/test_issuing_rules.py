@@ -30,7 +30,7 @@ def test_an_entry_without_outcomes_and_eqf_level_names_both():
 
 
 def test_blank_outcomes_count_as_none_and_a_non_web_url_is_named():
-    body = AwardingBody(name="University of Antwerp", url="not a url", country="BE")
+    body = AwardingBody(name="University of Antwerp", url="www.uantwerpen.be", country="BE")
     entry = heritage_published(learning_outcomes=["  "], awarding_body=body).data
     assert missing_metadata(entry) == ["learning_outcomes", "awarding_body.url (an absolute http(s) URL)"]
 

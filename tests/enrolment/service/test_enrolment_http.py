@@ -196,7 +196,7 @@ async def test_two_concurrent_requests_enrol_the_student_once(client, engine):
         ({"email": "not-an-email"}, "body.student.email", "email"),
         ({"given_name": " Amira"}, "body.student.given_name", "must not start or end with whitespace"),
         ({"family_name": "Pee\x00ters"}, "body.student.family_name", "control characters"),
-        ({"id": ""}, "body.student.id", "at least 1 character"),
+        ({"id": ""}, "body.student.id", "1-64 visible ASCII characters"),
     ],
 )
 async def test_invalid_student_is_422_naming_the_field(client, engine, student, field, expected):

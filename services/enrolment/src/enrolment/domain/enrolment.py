@@ -24,7 +24,7 @@ from enrolment.domain.errors import (
 ENROLMENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 """The contract's EnrolmentId: it is also the Kafka key, so it stays short and URL/header safe."""
 
-MAX_REF_LENGTH = 128  # the contract's Identifier
+MAX_REF_LENGTH = 64  # the contract's Identifier
 MAX_REASON_LENGTH = 1000  # the contract's EnrolmentCancelled.reason
 
 
@@ -311,7 +311,7 @@ def apply_foreign_cancelled(
 
 
 def _check_enrolment_id(enrolment_id: str) -> None:
-    if not ENROLMENT_ID_PATTERN.match(enrolment_id):
+    if not ENROLMENT_ID_PATTERN.fullmatch(enrolment_id):
         raise InvalidEnrolmentData(f"enrolment id must be 1-64 characters of A-Z a-z 0-9 . _ : -, got {enrolment_id!r}")
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from contracts.text import PARAGRAPH_PATTERN
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -19,16 +21,22 @@ EnrolmentIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A
 StatusListIdPath = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9]+$")]
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+_PUBLISHABLE = re.compile(PARAGRAPH_PATTERN)
+
+
+def _publishable(value: str) -> str:
+    # What the contract's CredentialRevoked.reason takes, so the event can always be built.
+    if not _PUBLISHABLE.fullmatch(value):
+        raise ValueError(
+            "must not contain control characters other than tabs and line breaks (NUL included), or bidirectional overrides"
+        )
     return value
 
 
 class RevocationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    reason: Annotated[str, AfterValidator(_no_nul)] = Field(
+    reason: Annotated[str, AfterValidator(_publishable)] = Field(
         min_length=1,
         max_length=1000,
         description="Why the credential is withdrawn; published in CredentialRevoked.",

@@ -11,8 +11,12 @@ from enrolment.adapters.catalogue.values import (
     AWARDING_BODY_FIELDS,
     COURSE_FIELDS,
     ENTRY_FIELDS,
+    MAX_COURSE_TITLE_LENGTH,
+    MAX_COURSES_PER_ENTRY,
     MAX_LENGTH,
     MAX_OUTCOME_LENGTH,
+    MAX_OUTCOMES,
+    ONE_LINE_TEXTS,
     TUITION_FIELDS,
     parse_country,
     parse_credits,
@@ -112,6 +116,9 @@ class EntryReader:
         if not isinstance(raw, list) or not raw:
             self.issue("courses", "must be a non-empty list of courses")
             return None
+        if len(raw) > MAX_COURSES_PER_ENTRY:
+            self.issue("courses", f"must be at most {MAX_COURSES_PER_ENTRY} courses, got {len(raw)}")
+            return None
         courses: list[CatalogueCourse] = []
         first_index_of: dict[str, int] = {}
         failed = False
@@ -123,7 +130,7 @@ class EntryReader:
                 continue
             self._unknown_fields(item, COURSE_FIELDS, path + ".")
             course_id = self._identifier(item, "id", f"{path}.id")
-            title = self._text(item, "title", f"{path}.title", required=True, max_length=300)
+            title = self._text(item, "title", f"{path}.title", required=True, max_length=MAX_COURSE_TITLE_LENGTH)
             credits = self._required(item, "credits", f"{path}.credits", parse_credits)
             semester = self._required(item, "semester", f"{path}.semester", parse_semester)
             if course_id is not None:
@@ -177,6 +184,9 @@ class EntryReader:
         if not isinstance(raw, list):
             self.issue("learning_outcomes", "must be a list of texts")
             return ()
+        if len(raw) > MAX_OUTCOMES:
+            self.issue("learning_outcomes", f"must be at most {MAX_OUTCOMES} outcomes, got {len(raw)}")
+            return ()
         outcomes: list[str] = []
         for index, item in enumerate(raw):
             problem = text_problem(item, MAX_OUTCOME_LENGTH)
@@ -197,7 +207,7 @@ class EntryReader:
         limit = max_length if max_length is not None else MAX_LENGTH[key]
 
         def parse(value: Any) -> str:
-            problem = text_problem(value, limit)
+            problem = text_problem(value, limit, one_line=key in ONE_LINE_TEXTS)
             if problem is not None:
                 raise ValueError(problem)
             return cast(str, value).strip()

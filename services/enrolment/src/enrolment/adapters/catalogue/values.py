@@ -11,18 +11,24 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 from contracts.currencies import ISO_4217_CODES
+from contracts.limits import MAX_COURSES, MAX_LEARNING_OUTCOME_LENGTH, MAX_LEARNING_OUTCOMES
+from contracts.text import NAME_PATTERN, PARAGRAPH_PATTERN, URI_REFERENCE_PATTERN
 
 from enrolment.domain.catalogue import FORMATS, Format, Semester
 
 CATALOGUE_SUFFIXES = (".yaml", ".yml")
 
-_YEAR = re.compile(r"^(\d{4})-(\d{4})$")
+# Every pattern is used with fullmatch and ASCII classes: `\d` and `$` would let "٢٠٢٦-٢٠٢٧" or "abc\n" through.
+_YEAR = re.compile(r"([0-9]{4})-([0-9]{4})")
 # "/" is excluded because the catalogue topic's key is "<year>/<id>"; the rest keeps ids safe in URLs.
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
-_MONEY = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-_URL = re.compile(r"^https?://\S+$")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
+_MONEY = re.compile(r"[0-9]{1,12}(\.[0-9]{1,2})?")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+_URL = re.compile(r"https?://\S+")
+_ONE_LINE = re.compile(NAME_PATTERN)
+_PARAGRAPH = re.compile(PARAGRAPH_PATTERN)
+_URI = re.compile(URI_REFERENCE_PATTERN)
 
 TOP_FIELDS = ("academic_year", "microcredentials")
 ENTRY_FIELDS = (
@@ -58,32 +64,41 @@ MAX_LENGTH = {
     "prerequisites": 2000,
     "stackability": 2000,
 }
-MAX_OUTCOME_LENGTH = 2000
+MAX_OUTCOME_LENGTH = MAX_LEARNING_OUTCOME_LENGTH
+MAX_OUTCOMES = MAX_LEARNING_OUTCOMES
+MAX_COURSES_PER_ENTRY = MAX_COURSES
+MAX_COURSE_TITLE_LENGTH = 200  # the contract's Course.title
+# Texts the contract takes as one line (names, titles); the others may span lines.
+ONE_LINE_TEXTS = frozenset({"title", "cycle", "name", "region"})
 
 
 # --- value parsers: return the value or raise ValueError with the reason ------------------------------------
 
 
 def parse_identifier(value: Any) -> str:
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise ValueError(
-            f"must be 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit; got {value!r}"
+            f"must be 1-64 characters of letters, digits, '.', '_' or '-', starting with a letter or digit; got {value!r}"
         )
     return value
 
 
-def text_problem(value: Any, max_length: int) -> str | None:
+def text_problem(value: Any, max_length: int, *, one_line: bool = False) -> str | None:
     if not isinstance(value, str):
         return f"must be text, got {type(value).__name__} {value!r}"
     if not value.strip():
         return "must not be empty"
     if len(value.strip()) > max_length:
         return f"must be at most {max_length} characters, got {len(value.strip())}"
+    if one_line and not _ONE_LINE.fullmatch(value.strip()):
+        return "must be one line without control characters or bidirectional overrides (U+202A-U+202E, U+2066-U+2069)"
+    if not _PARAGRAPH.fullmatch(value.strip()):
+        return "must not contain control characters (other than tab and line breaks) or bidirectional overrides"
     return None
 
 
 def parse_language(value: Any) -> str:
-    if not isinstance(value, str) or len(value) > 35 or not _LANGUAGE.match(value):
+    if not isinstance(value, str) or len(value) > 35 or not _LANGUAGE.fullmatch(value):
         raise ValueError(f'must be a BCP 47 language tag such as "en" or "nl-BE", got {value!r}')
     return value
 
@@ -122,7 +137,7 @@ def parse_money(value: Any) -> Decimal:
     if isinstance(value, int | float) and not isinstance(value, bool):
         # A YAML number is a binary float; money must not pass through one, so it is written as text.
         raise ValueError(f'must be a quoted decimal string such as "11.90", got the number {value!r}')
-    if not isinstance(value, str) or not _MONEY.match(value.strip()):
+    if not isinstance(value, str) or not _MONEY.fullmatch(value.strip()):
         raise ValueError(f'must be a non-negative amount with at most 2 decimals, such as "245.00"; got {value!r}')
     return Decimal(value.strip()).quantize(Decimal("0.01"))
 
@@ -140,19 +155,19 @@ def parse_eqf_level(value: Any) -> int:
 
 
 def parse_country(value: Any) -> str:
-    if not isinstance(value, str) or not _COUNTRY.match(value):
+    if not isinstance(value, str) or not _COUNTRY.fullmatch(value):
         raise ValueError(f'must be an ISO 3166-1 alpha-2 country code such as "BE", got {value!r}')
     return value
 
 
 def parse_url(value: Any) -> str:
-    if not isinstance(value, str) or len(value) > 2000 or not _URL.match(value):
-        raise ValueError(f"must be an http(s) URL, got {value!r}")
+    if not isinstance(value, str) or len(value) > 2000 or not _URL.fullmatch(value) or not _URI.fullmatch(value):
+        raise ValueError(f"must be an http(s) URL of RFC 3986 characters (percent-encode the rest), got {value!r}")
     return value
 
 
 def academic_year_problem(value: str) -> str | None:
-    match = _YEAR.match(value)
+    match = _YEAR.fullmatch(value)
     if match is None or int(match.group(2)) != int(match.group(1)) + 1:
         return f'academic year must look like "2026-2027" (two consecutive years), got {value!r}'
     return None

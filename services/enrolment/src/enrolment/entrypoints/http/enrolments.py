@@ -23,7 +23,7 @@ from enrolment.entrypoints.http.models import (
     EnrolmentIdPath,
     EnrolmentOut,
     EnrolmentRequest,
-    StudentId,
+    StudentIdQuery,
     already_enrolled,
     enrolment_out,
     errors,
@@ -95,7 +95,7 @@ def _add_reads(router: APIRouter, database: Database) -> None:
         principal: Annotated[Principal, Depends(require("enrolments:read"))],
         page: Annotated[PageRequest, Depends(page_request)],
         student_id: Annotated[
-            StudentId | None,
+            StudentIdQuery | None,
             Query(
                 description="The student whose enrolments to list; a student's token: only (and by default) their own."
             ),

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+from contracts.text import Identifier
 from contracts.types import AcademicYear, Credits, Instant
 from fastapi import Path
 from fastapi.responses import JSONResponse
@@ -20,16 +21,18 @@ from enrolment.usecases import StoredEnrolment
 
 # --- request and response bodies ---------------------------------------------------------------------------
 
-# One line of text without surrounding whitespace or control characters (NUL cannot even be stored in
-# PostgreSQL). The pattern is for the OpenAPI document; the validator gives the caller a readable reason.
-_ONE_LINE_PATTERN = r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_IN_PARAGRAPH = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# One line of text without surrounding whitespace, control characters (NUL cannot even be stored in
+# PostgreSQL) or the bidirectional overrides the contract refuses in names (U+202A-U+202E, U+2066-U+2069). The
+# pattern is for the OpenAPI document; the validator gives the caller a readable reason.
+_FORBIDDEN = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_ONE_LINE_PATTERN = rf"^[^\s{_FORBIDDEN}](?:[^{_FORBIDDEN}]*[^\s{_FORBIDDEN}])?$"
+_CONTROL = re.compile(rf"[{_FORBIDDEN}]")
+_CONTROL_IN_PARAGRAPH = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def _one_line(value: str) -> str:
     if _CONTROL.search(value):
-        raise ValueError("must not contain control characters (tabs, line breaks, NUL)")
+        raise ValueError("must not contain control characters (tabs, line breaks, NUL) or bidirectional overrides")
     if value != value.strip():
         raise ValueError("must not start or end with whitespace")
     return value
@@ -37,7 +40,9 @@ def _one_line(value: str) -> str:
 
 def _paragraph(value: str) -> str:
     if _CONTROL_IN_PARAGRAPH.search(value):
-        raise ValueError("must not contain control characters other than tabs and line breaks")
+        raise ValueError(
+            "must not contain control characters other than tabs and line breaks, or bidirectional overrides"
+        )
     return value
 
 
@@ -51,9 +56,12 @@ def _one_line_text(max_length: int, example: str) -> Any:
     ]
 
 
-StudentId = _one_line_text(128, "s0123456")
+# The contract's Identifier: 1-64 visible ASCII characters.
+StudentId = Annotated[Identifier, Field(examples=["s0123456"])]
+# Reads stay lenient: enrolments recorded before the contract bounded ids can still be listed.
+StudentIdQuery = _one_line_text(128, "s0123456")
 PersonName = _one_line_text(200, "Amira")
-MicroCredentialId = _one_line_text(128, "mc-data-analysis-python")
+MicroCredentialId = _one_line_text(64, "mc-data-analysis-python")
 EnrolmentIdPath = Annotated[
     str,
     Path(
@@ -68,7 +76,7 @@ EnrolmentIdPath = Annotated[
 class StudentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: StudentId  # type: ignore[valid-type]
+    id: StudentId
     given_name: PersonName  # type: ignore[valid-type]
     family_name: PersonName  # type: ignore[valid-type]
     email: EmailStr = Field(examples=["amira.peeters@student.example.org"])
