@@ -39,6 +39,11 @@ _DLQ_HEADERS: dict[str, str] = {
     topics.DLQ_ORIGINAL_OFFSET: "Its offset there, as a decimal string.",
     topics.DLQ_AT: "When it was dead-lettered, RFC 3339 with offset.",
 }
+_DLQ_ENVELOPE_HEADERS: dict[str, str] = {
+    topics.DLQ_VALUE_BYTES: "Only on a bounded dead letter: the original value's length in bytes.",
+    topics.DLQ_VALUE_SHA256: "Only on a bounded dead letter: hex SHA-256 of the whole original value.",
+    topics.DLQ_TRUNCATED: "Only on a bounded dead letter: what was cut (value, headers, key), comma-separated.",
+}
 
 
 def channel_id(topic: str) -> str:
@@ -132,11 +137,17 @@ def _dead_letter_message() -> dict[str, Any]:
         "contentType": "application/octet-stream",
         "headers": {
             "type": "object",
-            "properties": {name: {"type": "string", "description": text} for name, text in _DLQ_HEADERS.items()},
+            "properties": {
+                name: {"type": "string", "description": text}
+                for name, text in {**_DLQ_HEADERS, **_DLQ_ENVELOPE_HEADERS}.items()
+            },
             "required": list(_DLQ_HEADERS),
             "additionalProperties": {"type": "string", "description": "The rejected message's own headers."},
         },
-        "payload": {"description": "The rejected message's value, unchanged."},
+        "payload": {
+            "description": "The rejected message's value, unchanged; on a dead letter that would not fit the broker's "
+            "limit (a bounded dead letter), its first 64 KiB, the whole still at dlq-original-topic/partition/offset."
+        },
         "bindings": {
             "kafka": {
                 "key": {"type": "string", "description": "The rejected message's key, unchanged."},
