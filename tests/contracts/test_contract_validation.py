@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from datetime import datetime
@@ -13,26 +12,10 @@ import pytest
 from contracts.examples import example_events, example_payloads
 
 from contracts import EVENT_TYPES, CloudEvent, EventPayload, InvalidEvent, decode_event, new_event
+from tests.contracts.contract_support import DELETE, message
 
 EXAMPLES = example_events()
-_DELETE = object()
-
-
-def message(type_name: str, edits: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The example of `type_name` as a JSON object, with dotted-path edits (list indices as numbers)."""
-    value = copy.deepcopy(EXAMPLES[type_name].to_json())
-    for path, new in (edits or {}).items():
-        target: Any = value
-        *parents, last = path.split(".")
-        for part in parents:
-            target = target[int(part)] if isinstance(target, list) else target[part]
-        if new is _DELETE:
-            del target[last]
-        elif isinstance(target, list):
-            target[int(last)] = new
-        else:
-            target[last] = new
-    return value
+_DELETE = DELETE
 
 
 def decode(value: dict[str, Any], key: str | None = None) -> CloudEvent[EventPayload]:
