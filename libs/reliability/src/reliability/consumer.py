@@ -209,7 +209,7 @@ class IdempotentConsumer(EventApplier):
             if consumer is not None and partition in consumer.assignment():  # else its new owner reads the rest
                 consumer.seek(partition, outcome.redeliver_from)  # the rest comes again in the next fetch
         await self._after_handler("after database commit", self._after_database_commit, done)
-        if not await dead_letter_or_park_all(self, outcome.dead_letters):
+        if not await dead_letter_or_park_all(self, outcome.dead_letters, marks=consumer is not None):
             return  # stopping before each was either sent or parked: not committed, redelivered
         if consumer is not None and done:
             await self._commit(consumer, partition, done[-1].offset + 1)

@@ -64,18 +64,22 @@ async def dead_letter_or_park(consumer: IdempotentConsumer, record: ConsumerReco
             return True
 
 
-async def dead_letter_or_park_all(consumer: IdempotentConsumer, letters: list[tuple[ConsumerRecord, str]]) -> bool:
+async def dead_letter_or_park_all(
+    consumer: IdempotentConsumer, letters: list[tuple[ConsumerRecord, str]], *, marks: bool = True
+) -> bool:
     """Each letter to its DLQ (or parked), except those sent before this redelivery (`dead_letter_marks`).
+    `marks=False` where records have no real coordinates (FastStream's in-memory broker gives every one offset 0).
     False only when the consumer stops first: then nothing of the batch is committed."""
     if not letters:
         return True
     name = consumer.settings.name
     records = [record for record, _ in letters]
+    sent_before: set[dead_letter_marks.Coordinates] = set()
     try:
-        sent_before = await asyncio.to_thread(dead_letter_marks.marked, consumer._engine, name, records)
+        if marks:
+            sent_before = await asyncio.to_thread(dead_letter_marks.marked, consumer._engine, name, records)
     except Exception as error:  # the database away: sending again is a duplicate, never a loss
         log.warning("dead-letter marks unreadable", extra={"error": safe_reason(error)})
-        sent_before = set()
     done = []
     for record, reason in letters:
         if dead_letter_marks.coordinates(record) not in sent_before:
@@ -83,7 +87,8 @@ async def dead_letter_or_park_all(consumer: IdempotentConsumer, letters: list[tu
                 return False
             done.append(record)
     try:
-        await asyncio.to_thread(dead_letter_marks.mark, consumer._engine, name, done)
+        if marks:
+            await asyncio.to_thread(dead_letter_marks.mark, consumer._engine, name, done)
     except Exception as error:
         log.warning("dead-letter marks not written", extra={"error": safe_reason(error)})
     return True
