@@ -6,30 +6,13 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from typing import Any
 
 import pytest
 from stack.processes import SERVICES, Stack, free_port
 
-from tests.kafka_fixtures import SecuredKafka
+from tests.secured_suite import campus, harness_identity, kafka_bootstrap
 
-
-@pytest.fixture(scope="session")
-def kafka_bootstrap(secured_kafka: SecuredKafka) -> str:
-    """Here the session's *secured* broker."""
-    return secured_kafka.bootstrap
-
-
-@pytest.fixture(autouse=True)
-def harness_identity(secured_kafka: SecuredKafka, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in secured_kafka.harness_env().items():
-        monkeypatch.setenv(name, value)
-
-
-@pytest.fixture
-def campus(secured_kafka: SecuredKafka) -> dict[str, dict[str, Any]]:
-    """The campus systems' own principals: the scenario publishes as they do (tests/e2e)."""
-    return {system: secured_kafka.client_kwargs(system) for system in ("student-administration", "exam-administration")}
+__all__ = ["campus", "fuzz_stack", "harness_identity", "kafka_bootstrap"]
 
 
 @pytest.fixture

@@ -148,16 +148,7 @@ class EventApplier:
                     applied.append((record, event))
             now = datetime.now(UTC)
             processed = [
-                {
-                    "consumer": self.settings.name,
-                    "source": event.source,
-                    "event_id": event.id,
-                    "topic": record.topic,
-                    "partition": record.partition,
-                    "offset": record.offset,
-                    "processed_at": now,
-                }
-                for record, event in applied
+                processed_row(self.settings.name, event.source, event.id, record, now) for record, event in applied
             ]
             if processed:
                 session.execute(insert(ProcessedEvent.__table__), processed)  # type: ignore[attr-defined]
@@ -195,3 +186,16 @@ def by_partition(records: Sequence[Record]) -> dict[TopicPartition, list[Record]
     for record in records:
         batches.setdefault((record.topic, record.partition), []).append(record)
     return {TopicPartition(topic, partition): batch for (topic, partition), batch in batches.items()}
+
+
+def processed_row(consumer: str, source: str, event_id: str, record: Record, at: datetime) -> dict[str, object]:
+    """A `ProcessedEvent` row: what `consumer` applied (or, `dead_letter_marks`, dead-lettered) and where from."""
+    return {
+        "consumer": consumer,
+        "source": source,
+        "event_id": event_id,
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "processed_at": at,
+    }

@@ -19,6 +19,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
+from reliability.applying import processed_row
 from reliability.database import transaction
 from reliability.tables import ProcessedEvent
 
@@ -33,8 +34,8 @@ def coordinates(record: ConsumerRecord) -> Coordinates:
 
 def marked(engine: Engine, consumer: str, records: Sequence[ConsumerRecord]) -> set[Coordinates]:
     """The records of `records` this consumer dead-lettered or parked before."""
-    ids = {f"{record.partition}:{record.offset}" for record in records}
-    sources = {MARK_SOURCE_PREFIX + record.topic for record in records}
+    ids = {_mark_id(record) for record in records}
+    sources = {_mark_source(record) for record in records}
     with transaction(engine) as session:
         rows = session.execute(
             select(col(ProcessedEvent.topic), col(ProcessedEvent.partition), col(ProcessedEvent.offset))
@@ -50,17 +51,14 @@ def mark(engine: Engine, consumer: str, records: Sequence[ConsumerRecord]) -> No
     if not records:
         return
     now = datetime.now(UTC)
-    rows = [
-        {
-            "consumer": consumer,
-            "source": MARK_SOURCE_PREFIX + record.topic,
-            "event_id": f"{record.partition}:{record.offset}",
-            "topic": record.topic,
-            "partition": record.partition,
-            "offset": record.offset,
-            "processed_at": now,
-        }
-        for record in records
-    ]
+    rows = [processed_row(consumer, _mark_source(record), _mark_id(record), record, now) for record in records]
     with transaction(engine) as session:
         session.execute(insert(ProcessedEvent.__table__), rows)  # type: ignore[attr-defined]
+
+
+def _mark_source(record: ConsumerRecord) -> str:
+    return f"{MARK_SOURCE_PREFIX}{record.topic}"
+
+
+def _mark_id(record: ConsumerRecord) -> str:
+    return f"{record.partition}:{record.offset}"

@@ -46,7 +46,7 @@ def engine_for(database_url: str | None, service: str | None) -> Engine:
     url = url or os.environ.get("DATABASE_URL")
     if not url:
         raise CommandError("no database: give --database-url, or set DATABASE_URL (or <SERVICE>_DATABASE_URL)")
-    return create_database_engine(url, hide_parameters=True)
+    return create_database_engine(url)  # which hides the SQL parameters (the rows' values)
 
 
 def _database(action: Callable[[], T]) -> T:
