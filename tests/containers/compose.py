@@ -14,13 +14,18 @@ import secrets
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from certification.adapters import generate_secret_key
+from opscli.acls import password_variable
+from reliability.kafka_security import KafkaSecuritySettings, client_kwargs
 from stack.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("enrolment", "billing", "certification")
+KAFKA_PRINCIPALS = ("admin", *SERVICES, "operator", "student-administration", "exam-administration")
+"""The SCRAM users of the compose Kafka: the super user and each principal of deploy/kafka-acls.yaml."""
 SCOPES = "enrolments:read enrolments:write billing:read billing:export operations credentials:read credentials:revoke"
 
 
@@ -70,11 +75,34 @@ class ComposeStack:
             "API_TOKENS": f"operator:{self.token}:{SCOPES}",
             "CREDENTIAL_SIGNING_KEY": generate_secret_key(),
             "IDENTITY_SALT": secrets.token_hex(16),
+            **{kafka_password_variable(name): secrets.token_urlsafe(24) for name in KAFKA_PRINCIPALS},
             **{f"{name.upper()}_PORT": str(self.ports[name]) for name in (*SERVICES, "kafka")},
             **self.images,
         }
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.env_file.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+
+    def env_values(self) -> dict[str, str]:
+        """The env file as it is now (the operations guide edits it: a rotated password)."""
+        lines = self.env_file.read_text().splitlines()
+        return dict(line.split("=", 1) for line in lines if "=" in line)
+
+    def kafka_password(self, principal: str) -> str:
+        return self.env_values()[kafka_password_variable(principal)]
+
+    def kafka_security(self, principal: str, password: str | None = None) -> dict[str, str]:
+        """A host client's KAFKA_* security variables as `principal` (mc-ops, the harness)."""
+        return {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "KAFKA_SASL_USERNAME": principal,
+            "KAFKA_SASL_PASSWORD": self.kafka_password(principal) if password is None else password,
+        }
+
+    def client_kwargs(self, principal: str, password: str | None = None) -> dict[str, Any]:
+        """aiokafka's security arguments as `principal` through the HOST listener."""
+        settings = KafkaSecuritySettings(**{k.lower(): v for k, v in self.kafka_security(principal, password).items()})
+        return client_kwargs(settings)
 
     def compose(self, *arguments: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
         command = ["docker", "compose", "-p", self.project, "--env-file", str(self.env_file), *arguments]
@@ -108,8 +136,14 @@ class ComposeStack:
         self.compose("down", "--remove-orphans", *(["--volumes"] if volumes else []), check=False, timeout=300)
 
 
+def kafka_password_variable(principal: str) -> str:
+    """KAFKA_ADMIN_PASSWORD for the super user; <PRINCIPAL>_KAFKA_PASSWORD (what kafka-setup reads) for the rest."""
+    return "KAFKA_ADMIN_PASSWORD" if principal == "admin" else password_variable(principal)
+
+
 def clean_env() -> dict[str, str]:
     """The test's environment minus what compose would substitute from it instead of the env file."""
     names = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines() if "=" in line}
     names |= {line.lstrip("# ").split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines()}
-    return {key: value for key, value in os.environ.items() if key not in names}
+    # Nor the harness's own Kafka identity: a command of the guide names the principal it runs as.
+    return {key: value for key, value in os.environ.items() if key not in names and not key.startswith("KAFKA_")}

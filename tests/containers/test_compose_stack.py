@@ -5,8 +5,11 @@ nothing doubled. The stack is torn down with `down -v` whatever happens (conftes
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
+import secrets
 import subprocess
 import sys
 import tarfile
@@ -17,6 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 from stack import scenario
 from stack.demo import collect
 
@@ -32,6 +38,18 @@ def amounts(lines: list[dict[str, Any]], key: str = "amount") -> dict[int, Decim
 
 def services_of(stack: ComposeStack) -> Any:
     return {name: SimpleNamespace(base_url=stack.url(name)) for name in SERVICES}
+
+
+@pytest.fixture(autouse=True)
+def harness_identity(compose_stack: ComposeStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test's own Kafka readers (scenario, collect) log in as the super user through the HOST listener; the
+    campus systems publish as their own principals (`campus`), the services run as theirs."""
+    for name, value in compose_stack.kafka_security("admin").items():
+        monkeypatch.setenv(name, value)
+
+
+def campus(stack: ComposeStack) -> dict[str, dict[str, Any]]:
+    return {system: stack.client_kwargs(system) for system in ("student-administration", "exam-administration")}
 
 
 def test_services_run_as_non_root_and_log_only_json(compose_stack):
@@ -66,7 +84,9 @@ def check_figures(outcome: scenario.Outcome, results: dict[str, Any]) -> None:
 
 async def test_the_demo_year_through_the_published_ports_gives_the_oracles_figures(compose_stack):
     urls = {name: compose_stack.url(name) for name in SERVICES}
-    outcome = await scenario.run_scenario(urls, compose_stack.token, compose_stack.bootstrap, say=lambda _: None)
+    outcome = await scenario.run_scenario(
+        urls, compose_stack.token, compose_stack.bootstrap, say=lambda _: None, campus=campus(compose_stack)
+    )
     results = await collect(services_of(compose_stack), compose_stack.token, outcome, compose_stack.bootstrap, "")
     check_figures(outcome, results)
     async with httpx.AsyncClient(timeout=30) as http:
@@ -133,17 +153,66 @@ async def test_restart_sigkill_and_down_up_lose_nothing_and_double_nothing(compo
     )
 
 
-def test_mc_ops_inside_the_stack_and_from_the_host(compose_stack):
+def mc_ops_from_the_host(stack: ComposeStack, *arguments: str, **security: str) -> subprocess.CompletedProcess[str]:
+    env = {**clean_env(), **security}
+    return subprocess.run(
+        [sys.executable, "-m", "opscli", "--bootstrap", stack.bootstrap, *arguments],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_mc_ops_inside_the_stack_as_the_service_and_from_the_host_as_the_operator(compose_stack):
     inside = compose_stack.exec("billing", "mc-ops", "lag", "--json")
     assert inside.returncode == 0, inside.stderr
-    groups = {row["group"] for row in json.loads(inside.stdout)}
-    assert {"billing", "certification"} <= groups, groups
-    outside = subprocess.run(
-        [sys.executable, "-m", "opscli", "--bootstrap", compose_stack.bootstrap, "lag", "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    # Inside billing's container mc-ops is billing's principal: it sees its own group only.
+    assert {row["group"] for row in json.loads(inside.stdout)} == {"billing"}
+    outside = mc_ops_from_the_host(compose_stack, "lag", "--json", **compose_stack.kafka_security("operator"))
     assert outside.returncode == 0, outside.stderr
-    assert {row["group"] for row in json.loads(outside.stdout)} == groups
+    assert {row["group"] for row in json.loads(outside.stdout)} >= {"billing", "certification"}
+    anonymous = mc_ops_from_the_host(compose_stack, "lag", "--json")
+    assert anonymous.returncode == 1 and not anonymous.stdout, anonymous
+
+
+async def produce(stack: ComposeStack, topic: str, **security: Any) -> int:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=stack.bootstrap, enable_idempotence=True, acks="all", request_timeout_ms=8000, **security
+    )
+    try:
+        await asyncio.wait_for(producer.start(), 60)
+        return int((await asyncio.wait_for(producer.send_and_wait(topic, b"{}", key=b"attack"), 60)).offset)
+    finally:
+        await producer.stop()
+
+
+async def end_offset(stack: ComposeStack, topic: str) -> int:
+    return len(await scenario.read_topic(stack.bootstrap, topic, settle_ms=500))
+
+
+async def test_kafka_refuses_a_client_without_credentials_or_with_a_wrong_password(compose_stack, caplog):
+    before = await end_offset(compose_stack, topics.ENROLMENT_EVENTS)
+    with pytest.raises(KafkaConnectionError, match="Unable to bootstrap"):
+        await produce(compose_stack, topics.ENROLMENT_EVENTS)
+    guessed = compose_stack.client_kwargs("student-administration", secrets.token_urlsafe(24))
+    with caplog.at_level(logging.ERROR, logger="aiokafka"), pytest.raises(KafkaConnectionError):
+        await produce(compose_stack, topics.ENROLMENT_EVENTS, **guessed)
+    assert "invalid credentials with SASL mechanism SCRAM-SHA-512" in caplog.text
+    assert await end_offset(compose_stack, topics.ENROLMENT_EVENTS) == before
+
+
+async def test_one_services_principal_cannot_write_another_services_topic(compose_stack):
+    before = await end_offset(compose_stack, topics.ENROLMENT_EVENTS)
+    with pytest.raises(TopicAuthorizationFailedError):
+        await produce(compose_stack, topics.ENROLMENT_EVENTS, **compose_stack.client_kwargs("billing"))
+    with pytest.raises(TopicAuthorizationFailedError):
+        await produce(compose_stack, topics.CERTIFICATION_EVENTS, **compose_stack.client_kwargs("enrolment"))
+    # TopicAuthorization, not a failed login: both logged in, the ACLs refused the write.
+    assert await end_offset(compose_stack, topics.ENROLMENT_EVENTS) == before
+
+
+def test_each_service_logs_in_as_its_own_principal(compose_stack):
+    for name in SERVICES:
+        seen = compose_stack.exec(name, "printenv", "KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_USERNAME")
+        assert seen.stdout.split() == ["SASL_PLAINTEXT", name], (name, seen.stdout, seen.stderr)
 
 
 # Done by the fixture before the stack starts: the operator's .env (written with fresh secrets and free ports)
@@ -159,20 +228,35 @@ def guide_commands() -> list[str]:
 
 
 def as_run_here(command: str, stack: ComposeStack) -> str:
-    """The guide's command for this test's stack: its project, env file, ports and venv."""
+    """The guide's command for this test's stack: its project, env file (also where the guide edits `.env`), ports
+    and venv."""
     compose = f"docker compose -f {ROOT / 'docker-compose.yml'} -p {stack.project} --env-file {stack.env_file} "
-    return (
+    replaced = (
         command.replace("docker compose ", compose)
         .replace("127.0.0.1:8002", stack.url("billing").removeprefix("http://"))
         .replace("127.0.0.1:9094", stack.bootstrap)
         .replace("uv run mc-ops", str(Path(sys.executable).parent / "mc-ops"))
     )
+    return re.sub(r"(?<=\s)\.env(?=[\s)]|$)", str(stack.env_file), replaced)
+
+
+async def logs_in(stack: ComposeStack, principal: str, password: str) -> bool:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=stack.bootstrap, request_timeout_ms=8000, **stack.client_kwargs(principal, password)
+    )
+    try:
+        await admin.start()
+    except KafkaConnectionError:
+        return False
+    await admin.close()
+    return True
 
 
 def test_the_operations_guide_runs_as_written(compose_stack, tmp_path):
     """Last in the module: it stops and restarts the stack as the guide does."""
     commands = guide_commands()
     assert set(commands) >= SET_UP and len(commands) > 15, commands
+    rotated_out = compose_stack.kafka_password("billing")
     outputs = {}
     for command in commands:
         if command in SET_UP:
@@ -190,6 +274,16 @@ def test_the_operations_guide_runs_as_written(compose_stack, tmp_path):
     public_key = next(text for command, text in outputs.items() if command.endswith("certification public-key"))
     assert re.fullmatch(r"key-1=z6Mk\w+\n", public_key), public_key
     assert "billing" in outputs["docker compose exec -T billing mc-ops lag"]
+    provisioned = outputs["docker compose logs --no-log-prefix kafka-setup"]
+    assert all(f"set the SCRAM-SHA-512 password of {name} " in provisioned for name in SERVICES), provisioned
+    operator = next(text for command, text in outputs.items() if "KAFKA_SASL_USERNAME=operator" in command)
+    assert "billing" in operator and "certification" in operator, operator
+    # The rotation: billing (recreated, and its mc-ops above) runs on the new password; the old one is refused.
+    new_password = compose_stack.kafka_password("billing")
+    assert new_password != rotated_out
+    assert asyncio.run(logs_in(compose_stack, "billing", new_password))
+    assert not asyncio.run(logs_in(compose_stack, "billing", rotated_out))
+    assert compose_stack.exec("billing", "printenv", "KAFKA_SASL_PASSWORD").stdout.strip() == new_password
     assert (
         "mc_" in outputs["curl -fsS http://127.0.0.1:8002/metrics"]
         or "# TYPE" in outputs["curl -fsS http://127.0.0.1:8002/metrics"]

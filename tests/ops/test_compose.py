@@ -33,11 +33,14 @@ from billing.config import BillingSettings
 from certification.adapters import generate_secret_key
 from certification.config import CertificationSettings
 from enrolment.config import EnrolmentSettings
+from opscli.acls import load as load_acl_file
+from opscli.acls import password_variable
 from opscli.cli import DESCRIPTION as OPSCLI_DESCRIPTION
 from opscli.cli import build_parser as opscli_parser
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 from reliability.auth import StaticToken
+from reliability.kafka_security import KafkaSecuritySettings
 from stack.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +48,10 @@ COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 ENV_EXAMPLE = ROOT / ".env.example"
 
+KAFKA_PASSWORDS = (
+    "KAFKA_ADMIN_PASSWORD",
+    *(password_variable(principal) for principal in load_acl_file(ROOT / "deploy" / "kafka-acls.yaml")),
+)
 OUR_SERVICES: dict[str, type[BaseSettings]] = {
     "enrolment": EnrolmentSettings,
     "billing": BillingSettings,
@@ -97,6 +104,7 @@ def dummy_values() -> dict[str, str]:
         "desk:dummy-token-2-of-at-least-32-characters:enrolments:read enrolments:write",
         "CREDENTIAL_SIGNING_KEY": generate_secret_key(),
         "IDENTITY_SALT": "0123456789abcdef0123456789abcdef",
+        **{name: f"dummy-{name.lower()}-0123456789" for name in KAFKA_PASSWORDS},
     }
 
 
@@ -124,7 +132,7 @@ def environment(service: dict[str, Any], values: dict[str, str] | None = None) -
 # --- commands -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", [*OUR_SERVICES, "topics"])
+@pytest.mark.parametrize("name", [*OUR_SERVICES, "kafka-setup"])
 def test_each_command_is_python_dash_m_of_a_module_in_the_venv(name):
     command = load_compose()["services"][name]["command"]
     assert isinstance(command, list) and command[:2] == ["python", "-m"], command
@@ -135,24 +143,32 @@ def test_each_command_is_python_dash_m_of_a_module_in_the_venv(name):
         assert command == ["python", "-m", name], "a service runs as `python -m <service>`, nothing more"
 
 
-def test_the_topics_job_runs_a_valid_opscli_command_with_the_services_partition_count():
+def test_the_kafka_setup_job_runs_a_valid_opscli_command_with_the_services_partition_count():
     compose = load_compose()["services"]
-    command = compose["topics"]["command"]
+    command = compose["kafka-setup"]["command"]
     arguments = command[3:]
     parsed = opscli_parser().parse_args(arguments)  # exits (SystemExit 2) on anything opscli does not accept
-    assert parsed.command == "topics"
+    assert (parsed.command, parsed.acls_command, parsed.set_passwords) == ("acls", "apply", True)
+    assert not parsed.no_create_topics and not parsed.dry_run
+    # The ACL file the image ships (Dockerfile) is the one the job applies.
+    assert ["deploy/kafka-acls.yaml", str(parsed.file)] in [
+        arguments_.split() for instruction, arguments_ in dockerfile_final_stage() if instruction == "COPY"
+    ]
     partitions = {environment(compose[name]).get("TOPIC_PARTITIONS") for name in OUR_SERVICES}
     assert partitions == {str(parsed.partitions)}, "topics created by the job and by the services must agree"
     helped = subprocess.run(
         [sys.executable, "-m", "opscli", *arguments[:2], "--help"], capture_output=True, text=True, timeout=60
     )
     assert helped.returncode == 0, helped.stderr
-    assert "--partitions" in helped.stdout
+    assert "--partitions" in helped.stdout and "--set-passwords" in helped.stdout
 
 
-def test_the_topics_job_sets_only_variables_opscli_reads():
-    for key in environment(load_compose()["services"]["topics"]):
-        assert f"${key}" in OPSCLI_DESCRIPTION, f"opscli does not read {key}"
+def test_the_kafka_setup_job_sets_only_variables_opscli_reads():
+    # Its own login: the security settings every opscli command reads (opscli.kafka.security()).
+    security = {field.upper() for field in KafkaSecuritySettings.model_fields}
+    passwords = set(KAFKA_PASSWORDS) - {"KAFKA_ADMIN_PASSWORD"}  # what --set-passwords reads
+    for key in environment(load_compose()["services"]["kafka-setup"]):
+        assert f"${key}" in OPSCLI_DESCRIPTION or key in security | passwords, f"opscli does not read {key}"
 
 
 # --- environment ----------------------------------------------------------------------------------------------
@@ -212,17 +228,17 @@ def test_published_port_and_healthcheck_use_http_port(name):
 def test_every_long_running_service_has_a_healthcheck():
     for name, service in load_compose()["services"].items():
         if service.get("restart") == "no":
-            continue  # a one-shot job (topics) is waited for with service_completed_successfully instead
+            continue  # a one-shot job (kafka-format, kafka-setup) is waited for with service_completed_successfully
         assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
 
 
-def test_services_start_only_after_kafka_postgres_and_the_topics_job():
+def test_services_start_only_after_kafka_postgres_and_the_kafka_setup_job():
     for name in OUR_SERVICES:
         depends = load_compose()["services"][name]["depends_on"]
         assert depends == {
             "kafka": {"condition": "service_healthy"},
             "postgres": {"condition": "service_healthy"},
-            "topics": {"condition": "service_completed_successfully"},
+            "kafka-setup": {"condition": "service_completed_successfully"},
         }, name
 
 
@@ -263,7 +279,9 @@ def test_no_secret_is_written_into_the_compose_file():
     for name, service in compose["services"].items():
         raw = service.get("environment") or {}
         for key, value in raw.items():
-            if SECRET_NAME.search(key):
+            if key == "KAFKA_SASL_PASSWORD":  # the principal's own variable, not one shared name
+                assert re.fullmatch(r"\$\{(KAFKA_ADMIN|[A-Z]+)_?[A-Z]*_PASSWORD:\?[^}]+\}", str(value)), (name, value)
+            elif SECRET_NAME.search(key):
                 assert re.fullmatch(rf"\$\{{{key}:\?[^}}]+\}}", str(value)), (
                     f"{name}.{key} must be ${{{key}:?...}} (required from the environment), not {value!r}"
                 )
@@ -275,14 +293,21 @@ def test_no_secret_is_written_into_the_compose_file():
         "API_TOKENS",
         "CREDENTIAL_SIGNING_KEY",
         *(f"{s.upper()}_DB_PASSWORD" for s in OUR_SERVICES),
+        *KAFKA_PASSWORDS,
     ):
         assert name in required_variables()
+    # A password inside a value (the broker's login settings, its healthcheck) is the admin's, from .env.
+    for text in every_string(compose):
+        for literal in re.findall(r'password="([^"]*)"', text):
+            assert literal == "${KAFKA_ADMIN_PASSWORD:?set KAFKA_ADMIN_PASSWORD in .env}", text
 
 
 def test_every_published_port_listens_on_the_bind_address_from_env():
     for name, service in load_compose()["services"].items():
+        # Kafka (SASL_PLAINTEXT) has its own: exposing the HTTP ports must not expose it (docs/operations.md).
+        variable = "KAFKA_BIND_ADDRESS" if name == "kafka" else "BIND_ADDRESS"
         for published in service.get("ports", []):
-            assert str(published).startswith("${BIND_ADDRESS:-127.0.0.1}:"), f"{name}: {published} listens everywhere"
+            assert str(published).startswith(f"${{{variable}:-127.0.0.1}}:"), f"{name}: {published} listens everywhere"
 
 
 def test_the_public_base_url_comes_from_env_and_is_required():
@@ -380,8 +405,8 @@ def test_the_image_installs_each_service_by_its_workspace_package_name():
     names = {tomllib.loads(p.read_text())["project"]["name"] for p in ROOT.glob("services/*/pyproject.toml")}
     assert names == {f"{service}-service" for service in OUR_SERVICES}
     compose = load_compose()["services"]
-    assert "build" not in compose["topics"], "the topics job reuses a service's image (it has opscli)"
-    assert [n for n in OUR_SERVICES if compose[n]["image"] == compose["topics"]["image"]] == ["billing"]
+    assert "build" not in compose["kafka-setup"], "the kafka-setup job reuses a service's image (it has opscli)"
+    assert [n for n in OUR_SERVICES if compose[n]["image"] == compose["kafka-setup"]["image"]] == ["billing"]
     assert compose["billing"]["build"]["args"]["SERVICE"] == "billing"
     for name in OUR_SERVICES:
         assert compose[name]["build"]["args"]["PYTHON_IMAGE"] == "${PYTHON_IMAGE:-python:3.11-slim}"

@@ -9,6 +9,7 @@ every other command. It only adds: an ACL in the cluster that the file does not 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._acl import AclBinding, AclBindingFilter, AclOperation, AclPermissionType
 from confluent_kafka.admin._resource import ResourcePatternType, ResourceType
+from confluent_kafka.admin._scram import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+from pydantic import SecretStr
 from reliability.kafka_security import KafkaSecuritySettings, librdkafka_config
 
 from opscli.kafka import CommandError
@@ -131,6 +134,73 @@ def apply_acls(bootstrap: str, settings: KafkaSecuritySettings, acls: list[Acl],
     return missing
 
 
+def password_variable(principal: str) -> str:
+    """Where `--set-passwords` reads a principal's password: `student-administration` ->
+    STUDENT_ADMINISTRATION_KAFKA_PASSWORD."""
+    return principal.upper().replace("-", "_").replace(".", "_") + "_KAFKA_PASSWORD"
+
+
+SCRAM_ITERATIONS = 8192
+MIN_PASSWORD_LENGTH = 16
+
+
+def scram_upserts(principals: Iterable[str], environ: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """(principals with a password in `environ`, those without); a password too short to be generated is an error
+    naming its variable (never the value)."""
+    found, missing = [], []
+    for principal in principals:
+        password = environ.get(password_variable(principal), "")
+        if not password:
+            missing.append(principal)
+            continue
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise CommandError(
+                f"{password_variable(principal)}: at least {MIN_PASSWORD_LENGTH} characters "
+                '(python3 -c "import secrets; print(secrets.token_urlsafe(24))")'
+            )
+        found.append(principal)
+    return found, missing
+
+
+def set_passwords(
+    bootstrap: str, settings: KafkaSecuritySettings, principals: list[str], environ: Mapping[str, str]
+) -> None:
+    """Create or replace each principal's SCRAM-SHA-512 credential (a new salt each time; sessions already
+    authenticated stay up, new logins need the new password)."""
+    if not principals:
+        return
+    info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
+    upserts = [
+        UserScramCredentialUpsertion(name, info, environ[password_variable(name)].encode()) for name in principals
+    ]
+    admin = _admin(bootstrap, settings)
+    try:
+        futures = admin.alter_user_scram_credentials(upserts, request_timeout=TIMEOUT_S)  # type: ignore[arg-type]
+        for future in futures.values():
+            future.result(timeout=TIMEOUT_S)
+    except KafkaException as error:
+        cause = error.args[0] if error.args else None
+        detail = f"{cause.name()}: {cause.str()[:200]}" if cause is not None and hasattr(cause, "name") else str(error)
+        raise CommandError(f"setting SCRAM credentials: {detail}") from error
+    for name in principals:
+        _wait_until_it_logs_in(bootstrap, settings, name, environ[password_variable(name)])
+
+
+def _wait_until_it_logs_in(bootstrap: str, settings: KafkaSecuritySettings, name: str, password: str) -> None:
+    """The controller has committed the credential; the broker applies it from the metadata log a moment later.
+    Done means the principal can log in with it (a service started next must not find the old one)."""
+    own = settings.model_copy(update={"kafka_sasl_username": name, "kafka_sasl_password": SecretStr(password)})
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        try:
+            _admin(bootstrap, own).list_topics(timeout=5)
+            return
+        except KafkaException as error:
+            if time.monotonic() > deadline:
+                raise CommandError(f"{name} still cannot log in with its new password: {error}") from error
+        time.sleep(0.5)
+
+
 async def apply_command(
     bootstrap: str,
     prefix: str,
@@ -138,8 +208,21 @@ async def apply_command(
     settings: KafkaSecuritySettings,
     dry_run: bool,
     out: TextIO,
+    passwords_from: Mapping[str, str] | None = None,
 ) -> int:
-    acls = expand(load(path), prefix)
+    """`passwords_from` (--set-passwords: the environment): first set the SCRAM password of every principal of
+    the file that has one there."""
+    principals = load(path)
+    if passwords_from is not None:
+        found, missing = scram_upserts(principals, passwords_from)
+        if not dry_run:
+            await asyncio.to_thread(set_passwords, bootstrap, settings, found, passwords_from)
+        for name in found:
+            verb = "would set" if dry_run else "set"
+            print(f"{verb} the SCRAM-SHA-512 password of {name} (from {password_variable(name)})", file=out)
+        for name in missing:
+            print(f"left the SCRAM credential of {name} as it is: no {password_variable(name)}", file=out)
+    acls = expand(principals, prefix)
     created = await asyncio.to_thread(apply_acls, bootstrap, settings, acls, dry_run)
     verb = "would create" if dry_run else "created"
     if created:

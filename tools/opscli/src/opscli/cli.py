@@ -186,6 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--no-create-topics", action="store_true", help="only the ACLs; leave topics alone")
     apply.add_argument("--partitions", type=int, default=3, help="partitions of topics created (default 3)")
     apply.add_argument("--dry-run", action="store_true", help="print the ACLs that would be created; change nothing")
+    apply.add_argument(
+        "--set-passwords",
+        action="store_true",
+        help="first create or replace each principal's SCRAM-SHA-512 credential from $<PRINCIPAL>_KAFKA_PASSWORD "
+        "(billing: BILLING_KAFKA_PASSWORD); principals without one are left as they are",
+    )
     apply.set_defaults(handler="acls apply")
 
     reset = command(commands, "replay-topic", "rewind a stopped consumer group to the earliest offsets", RESET_HELP)
@@ -235,7 +241,8 @@ async def run(args: argparse.Namespace, out: TextIO) -> int:
             bootstrap, prefix, args.type, args.enrolment_id, args.set, args.dry_run, out
         )
     if handler == "acls apply":
-        code = await acls.apply_command(bootstrap, prefix, args.file, kafka.security(), args.dry_run, out)
+        passwords = os.environ if args.set_passwords else None
+        code = await acls.apply_command(bootstrap, prefix, args.file, kafka.security(), args.dry_run, out, passwords)
         if args.no_create_topics or args.dry_run:
             return code
         return await topicscmd.create_command(bootstrap, prefix, args.partitions, 1, out)
