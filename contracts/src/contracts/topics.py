@@ -18,6 +18,8 @@ ALL = (
     CERTIFICATION_NOTIFICATIONS,
 )
 COMPACTED = frozenset({CATALOGUE})
+SHORT_LIVED = frozenset({CERTIFICATION_NOTIFICATIONS})
+"""Kept only as long as their message is of use (a PIN dies with its offer), not for ever as the event topics."""
 
 DLQ_SUFFIX = ".dlq"
 

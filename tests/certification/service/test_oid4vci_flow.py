@@ -4,16 +4,20 @@ the holder-bound W3C edition verified by our own POST /verify, the learner's pag
 from __future__ import annotations
 
 import json
+import logging
 from urllib.parse import quote
 
 import jwt
 import pytest
+from certification.adapters.sd_jwt_vc import credential_configuration
+from reliability.topics import topic_config
 
 from tests.certification.certification_support import BASE_URL, TOKEN
 from tests.certification.oid4vci_support import (
     LDP_VC,
     OPERATOR_TOKEN,
     PRE_AUTHORIZED,
+    SD_JWT,
     WalletKey,
     access_token,
     nonce,
@@ -131,3 +135,51 @@ async def test_the_learner_page_shows_the_offer_qr_and_a_reoffer_replaces_it(wal
     assert (await wallet_client.get(f"/oid4vci/offers/{offer.offer_id}")).status_code == 404
     old = await redeem(wallet_client, offer.code, offer.tx_code)
     assert old.status_code == 400 and old.json()["error"] == "invalid_grant"
+
+
+async def test_neither_the_pin_nor_the_codes_nor_the_access_token_are_logged(
+    wallet_client, engine, wallet_issuer, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    offer = await offered(wallet_client, engine, wallet_issuer, "enr-1")
+    wrong = "000000" if offer.tx_code != "000000" else "111111"
+    await redeem(wallet_client, offer.code, wrong)
+    token = await access_token(wallet_client, offer)
+    key = WalletKey.es256()
+    body = {"credential_configuration_id": LDP_VC, "proofs": {"jwt": [key.proof(await nonce(wallet_client))]}}
+    assert (await request_credential(wallet_client, token, body)).status_code == 200
+
+    logged = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
+    assert "credential offered" in logged and "pre-authorized code redeemed" in logged
+    for secret in (offer.tx_code, offer.code, token):
+        assert secret not in logged
+
+
+def test_the_notification_topic_keeps_its_pins_only_a_month():
+    config = topic_config("t1.certification.notifications", "t1.")
+    assert config["retention.ms"] == str(31 * 24 * 3600 * 1000)
+    assert topic_config("t1.certification.events", "t1.")["retention.ms"] == "-1"
+
+
+async def test_the_sd_jwt_vc_edition_is_bound_to_the_proof_key(wallet_client, engine, wallet_issuer):
+    try:
+        credential_configuration(wallet_issuer)
+    except NotImplementedError:
+        pytest.skip("the SD-JWT VC edition (wt-sdjwt) is not on this branch yet: credential_configuration raises")
+    offer = await offered(wallet_client, engine, wallet_issuer, "enr-1")
+    metadata = (await wallet_client.get("/.well-known/openid-credential-issuer")).json()
+    assert SD_JWT in metadata["credential_configurations_supported"]
+    assert (
+        SD_JWT in (await wallet_client.get(f"/oid4vci/offers/{offer.offer_id}")).json()["credential_configuration_ids"]
+    )
+    token = await access_token(wallet_client, offer)
+    key = WalletKey.es256()
+    body = {"credential_configuration_id": SD_JWT, "proofs": {"jwt": [key.proof(await nonce(wallet_client))]}}
+
+    response = await request_credential(wallet_client, token, body)
+
+    assert response.status_code == 200, response.text
+    issued = response.json()["credentials"][0]["credential"]
+    assert isinstance(issued, str) and "~" in issued
+    claims = jwt.decode(issued.split("~")[0], options={"verify_signature": False})
+    assert claims["cnf"]["jwk"] == key.public_jwk and claims["iss"] == BASE_URL

@@ -55,10 +55,10 @@ def _authorised_credential(store: Store, access_token: str | None, at: datetime)
         raise WalletError("invalid_token", "the access token is unknown or expired", 401)
     offer = store.offer(token.offer_id)
     credential = store.credential(token.credential_id)
+    if credential is not None and credential.revoked_at is not None:
+        raise WalletError("credential_request_denied", "the credential has been revoked")
     if offer is None or offer.withdrawn_at is not None or credential is None:
         raise WalletError("invalid_token", "the access token's offer was withdrawn", 401)
-    if credential.revoked_at is not None:
-        raise WalletError("credential_request_denied", "the credential has been revoked")
     return credential
 
 
