@@ -14,6 +14,7 @@ from reliability.topics import topic_config
 
 from tests.certification.certification_support import BASE_URL, TOKEN
 from tests.certification.oid4vci_support import (
+    AS_JSON,
     LDP_VC,
     OPERATOR_TOKEN,
     PRE_AUTHORIZED,
@@ -57,7 +58,12 @@ async def test_issuing_a_credential_offers_it_with_a_pin_sent_only_in_the_notifi
 
     notices = offers_made(engine)
     assert len(notices) == 1 and notices[0]["enrolment_id"] == "enr-1"
-    assert notices[0]["credential_offer_uri"] == (
+    assert notices[0]["offer_page_url"] == f"{BASE_URL}/credentials/{offer.credential.id}/offer"
+    assert offer.offer_id not in str(notices[0])  # the PIN's channel does not carry the offer
+    page = await wallet_client.get(
+        notices[0]["offer_page_url"], headers={"Authorization": f"Bearer {TOKEN}", **AS_JSON}
+    )
+    assert page.json()["qr_payload"] == (
         "openid-credential-offer://?credential_offer_uri="
         + quote(f"{BASE_URL}/oid4vci/offers/{offer.offer_id}", safe="")
     )
@@ -149,9 +155,11 @@ async def test_neither_the_pin_nor_the_codes_nor_the_access_token_are_logged(
     body = {"credential_configuration_id": LDP_VC, "proofs": {"jwt": [key.proof(await nonce(wallet_client))]}}
     assert (await request_credential(wallet_client, token, body)).status_code == 200
 
-    logged = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
+    # The service's records; the test's own HTTP client (httpx) logs the URLs it asks for.
+    service = [record for record in caplog.records if not record.name.startswith("httpx")]
+    logged = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in service)
     assert "credential offered" in logged and "pre-authorized code redeemed" in logged
-    for secret in (offer.tx_code, offer.code, token):
+    for secret in (offer.tx_code, offer.code, offer.offer_id, token):
         assert secret not in logged
 
 
