@@ -3,6 +3,7 @@ the holder-bound W3C edition verified by our own POST /verify, the learner's pag
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from urllib.parse import quote
@@ -10,6 +11,7 @@ from urllib.parse import quote
 import jwt
 import pytest
 from certification.adapters.sd_jwt_vc import credential_configuration
+from pypdf import PdfReader
 from reliability.topics import topic_config
 
 from tests.certification.certification_support import BASE_URL, TOKEN
@@ -191,3 +193,23 @@ async def test_the_sd_jwt_vc_edition_is_bound_to_the_proof_key(wallet_client, en
     assert isinstance(issued, str) and "~" in issued
     claims = jwt.decode(issued.split("~")[0], options={"verify_signature": False})
     assert claims["cnf"]["jwk"] == key.public_jwk and claims["iss"] == BASE_URL
+
+
+async def test_the_certificate_carries_the_open_offer_and_drops_it_once_used(wallet_client, engine, wallet_issuer):
+    offer = await offered(wallet_client, engine, wallet_issuer, "enr-1")
+    pdf_url = f"/credentials/{offer.credential.id}/certificate.pdf"
+    qr_payload = "openid-credential-offer://?credential_offer_uri=" + quote(
+        f"{BASE_URL}/oid4vci/offers/{offer.offer_id}", safe=""
+    )
+
+    before = _links((await wallet_client.get(pdf_url)).content)
+    await access_token(wallet_client, offer)
+    after = _links((await wallet_client.get(pdf_url)).content)
+
+    assert qr_payload in before and len(before) == 2
+    assert qr_payload not in after and len(after) == 1
+
+
+def _links(pdf: bytes) -> list[str]:
+    page = PdfReader(io.BytesIO(pdf)).pages[0]
+    return [a.get_object()["/A"]["/URI"] for a in page.get("/Annots", []) if "/A" in a.get_object()]
