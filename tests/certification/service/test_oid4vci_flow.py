@@ -141,6 +141,10 @@ async def test_the_learner_page_shows_the_offer_qr_and_a_reoffer_replaces_it(wal
     assert again.status_code == 201 and again.json()["offer_id"] != offer.offer_id
     assert len(offers_made(engine)) == 2 and offers_made(engine)[1]["tx_code"] != ""
     assert (await wallet_client.get(f"/oid4vci/offers/{offer.offer_id}")).status_code == 404
+    now_shown = await wallet_client.get(
+        f"/credentials/{offer.credential.id}/offer", headers={**registrar, "Accept": "application/json"}
+    )
+    assert now_shown.json()["offer_id"] == again.json()["offer_id"]  # the test's clock stood still meanwhile
     old = await redeem(wallet_client, offer.code, offer.tx_code)
     assert old.status_code == 400 and old.json()["error"] == "invalid_grant"
 
