@@ -124,7 +124,14 @@ export function recordingFetch(entries) {
   return async (input, init = {}) => {
     const url = typeof input === 'string' ? input : input.url ?? String(input);
     const method = (init.method || 'GET').toUpperCase();
-    const response = await fetch(input, init);
+    const request = {method, url: redactUrl(url), headers: headerObject(init.headers), body: redactBody(init.body)};
+    let response;
+    try {
+      response = await fetch(input, init);
+    } catch(error) {
+      entries.push({request, response: {error: String(error?.cause?.code ?? error?.message ?? error)}});
+      throw error;
+    }
     const text = await response.clone().text();
     const contentType = response.headers.get('content-type');
     let body;
@@ -133,10 +140,7 @@ export function recordingFetch(entries) {
     } catch {
       body = contentType && contentType.includes('jwt') ? '<a JWT>' : `<${text.length} bytes>`;
     }
-    entries.push({
-      request: {method, url: redactUrl(url), headers: headerObject(init.headers), body: redactBody(init.body)},
-      response: {status: response.status, content_type: contentType, body},
-    });
+    entries.push({request, response: {status: response.status, content_type: contentType, body}});
     return response;
   };
 }
