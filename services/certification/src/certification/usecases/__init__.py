@@ -34,6 +34,7 @@ from certification.usecases.reading import (
     held_credentials,
     rejected_assessments,
     status_list_document,
+    status_list_token,
 )
 from certification.usecases.recording import (
     record_cancellation,
@@ -42,7 +43,7 @@ from certification.usecases.recording import (
     record_outcome,
 )
 from certification.usecases.revoking import CredentialNotFound, RevokeOutcome, revoke_credential
-from certification.usecases.verifying import verify
+from certification.usecases.verifying import verify, verify_sd_jwt
 
 __all__ = [
     "SOURCE",
@@ -65,5 +66,7 @@ __all__ = [
     "revoke_credential",
     "revoked_event_id",
     "status_list_document",
+    "status_list_token",
     "verify",
+    "verify_sd_jwt",
 ]

@@ -42,6 +42,17 @@ def _status_list_document(store: Store, list_id: str) -> JsonObject | None:
     return None if row is None else row.credential
 
 
+def status_list_token(database: Database, issuer: Issuer, list_id: str) -> str | None:
+    """The signed Token Status List of the list's current bits (the Bitstring list's, so one revocation sets both);
+    signed once per revision and kept in memory by the issuer."""
+    with database.reading() as store:
+        row = store.status_list(list_id)
+        if row is None:
+            return None
+        bits, revision = row.bits, row.revision
+    return issuer.status_list_token(list_id, bits, revision)
+
+
 def held_credentials(database: Database, offset: int = 0, limit: int | None = None) -> list[HeldCredentialRow]:
     with database.reading() as store:
         return store.held_credentials(offset, limit)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from certification.adapters.issuer import Issuer
+from certification.adapters.sd_jwt_vc_verification import SdJwtVcVerification, verify_sd_jwt_vc
+from certification.adapters.status_list import StatusList
 from certification.adapters.verification import HashData, VerificationResult
 from certification.domain.certificate import first_difference
 from certification.store import Database
@@ -43,3 +45,20 @@ def _issued_under_its_id(database: Database, issuer: Issuer, document: JsonObjec
     url = document.get("id")
     credential_id = issuer.credential_id(url) if isinstance(url, str) else None
     return None if credential_id is None else credential_document(database, credential_id)
+
+
+def verify_sd_jwt(
+    database: Database, issuer: Issuer, presentation: str, *, audience: str | None = None, nonce: str | None = None
+) -> SdJwtVcVerification:
+    """Verify an SD-JWT VC (issued, or presented with a key-binding JWT) against this issuer's ES256 keys and the
+    bits of its own status lists (the ones both editions share); nothing is fetched."""
+
+    def status_of(list_id: str, index: int) -> bool | None:
+        with database.reading() as store:
+            row = store.status_list(list_id)
+        if row is None:
+            return None
+        bits = StatusList(data=row.bits)
+        return bits.get(index) if index < bits.length else None
+
+    return verify_sd_jwt_vc(presentation, issuer, status_of, now=issuer.clock(), audience=audience, nonce=nonce)

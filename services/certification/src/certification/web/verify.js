@@ -17,6 +17,10 @@
     signature: 'Signature',
     status: 'Not revoked',
     validity_period: 'Validity period',
+    format: 'SD-JWT format',
+    disclosures: 'Disclosed claims',
+    vct: 'Credential type',
+    key_binding: "Holder's key",
     input: 'Input'
   };
 
@@ -78,13 +82,16 @@
     button.textContent = on ? 'Verifying\u2026' : 'Verify';
   }
 
-  async function verifyDocument(doc) {
+  // An SD-JWT VC (the wallet edition): '<header>.<payload>.<signature>~<disclosure>~...'.
+  var SD_JWT_PATTERN = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+~/;
+
+  async function verifyDocument(doc, sdJwt) {
     busy(true);
     try {
       var response = await fetch('verify', {
         method: 'POST',
-        headers: {'Content-Type': 'application/json', 'Accept': 'application/json'},
-        body: JSON.stringify(doc)
+        headers: {'Content-Type': sdJwt ? 'application/dc+sd-jwt' : 'application/json', 'Accept': 'application/json'},
+        body: sdJwt ? doc : JSON.stringify(doc)
       });
       var answer = await response.json();
       if (!response.ok) {
@@ -103,6 +110,9 @@
     if (!value.trim()) {
       showProblem('paste a credential or open a file first');
       return;
+    }
+    if (SD_JWT_PATTERN.test(value.trim())) {
+      return verifyDocument(value.trim(), true);
     }
     var doc;
     try {

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
@@ -33,10 +34,16 @@ PAGE_SECURITY = {
 _BODY = {
     "requestBody": {
         "required": True,
-        "description": "The credential (a JSON object) to verify.",
-        "content": {"application/json": {"schema": {"type": "object"}}},
+        "description": "The credential to verify: the W3C edition (a JSON object), or the SD-JWT VC edition in its "
+        "compact form `<JWT>~<disclosure>~...~[<KB-JWT>]` (`application/dc+sd-jwt`, `text/plain`, or a JSON string).",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/dc+sd-jwt": {"schema": {"type": "string"}},
+        },
     }
 }
+# '<base64url>.<base64url>.<base64url>~': where an SD-JWT VC starts (a W3C credential is a JSON object).
+_SD_JWT_START = re.compile(rb"^\s*\"?[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+~")
 
 
 def verification_router(
@@ -45,8 +52,17 @@ def verification_router(
     router = APIRouter(tags=["verification"])
 
     @router.post("/verify", responses=errors(413, 422, 503), openapi_extra=_BODY)
-    async def verify(request: Request) -> VerificationOut:
+    async def verify(
+        request: Request,
+        aud: Annotated[str | None, Query(max_length=2000, description="SD-JWT VC: the KB-JWT's expected aud")] = None,
+        nonce: Annotated[
+            str | None, Query(max_length=500, description="SD-JWT VC: the KB-JWT's expected nonce")
+        ] = None,
+    ) -> VerificationOut:
         """Verify a credential against this issuer's keys and status lists (nothing is fetched from elsewhere).
+
+        Either edition: the W3C credential (JSON object), or an SD-JWT VC, issued or presented with a key-binding
+        JWT (checked against `cnf.jwk`, `sd_hash`, `iat` within five minutes, and `aud`/`nonce` when given here).
 
         200 for a JSON object: `verified` says whether every check passed, `checks` says which did not and why.
         A credential of another issuer is answered as not verified, with the reason; a document claiming one of
@@ -54,6 +70,8 @@ def verification_router(
         an object, nested too deeply, or over the canonicalisation limits (blank nodes, work, time budget); 503
         when every verification worker stays busy."""
         body = await request.body()  # bounded by REQUEST_BODY_LIMIT (reliability.http.BodyLimit): 413 beyond
+        if _SD_JWT_START.match(body):
+            return await run_in_threadpool(_sd_jwt_verdict, database, issuer, _presentation(body), aud, nonce)
         document = _document(body, max_depth)
         try:
             return await run_in_threadpool(_verdict, database, issuer, document, workers)
@@ -125,6 +143,45 @@ def _verdict(
         checks=[CheckOut(name=c.name, ok=c.ok, reason=c.reason) for c in result.checks],
         **certificate.summary(document),
     )
+
+
+def _presentation(body: bytes) -> str:
+    """The compact SD-JWT in the body, sent as is or as a JSON string."""
+    try:
+        text = body.decode("ascii").strip()
+        value = json.loads(text) if text.startswith('"') else text
+    except (UnicodeDecodeError, ValueError):
+        raise HTTPException(422, "the body is neither a compact SD-JWT nor a JSON string holding one") from None
+    if not isinstance(value, str):
+        raise HTTPException(422, "the body is neither a compact SD-JWT nor a JSON string holding one")
+    return value
+
+
+def _sd_jwt_verdict(
+    database: Database, issuer: Issuer, presentation: str, aud: str | None, nonce: str | None
+) -> VerificationOut:
+    verification = usecases.verify_sd_jwt(database, issuer, presentation, audience=aud, nonce=nonce)
+    result, claims = verification.result, verification.claims or {}
+    subject, awarding = _object(claims.get("credentialSubject")), _object(claims.get("issuer"))
+    achievement = _object(subject.get("achievement"))
+    return VerificationOut(
+        verified=result.verified,
+        revoked=result.revoked,
+        checks=[CheckOut(name=c.name, ok=c.ok, reason=c.reason) for c in result.checks],
+        credential_id=None,  # the SD-JWT VC edition carries no credential URL (it would link presentations)
+        learner=_text(subject.get("name")),  # only when the holder disclosed it
+        title=_text(achievement.get("name")),
+        issuer=_text(awarding.get("name")),
+        issued=_text(claims.get("validFrom")),
+    )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 @cache
