@@ -4,6 +4,7 @@
 //          "kb": {"aud": "...", "nonce": "..."}?}
 //           the holder's presentation: only the named disclosures (all when `disclose` is absent), with a
 //           key-binding JWT signed by the holder key when `kb` is given.
+//           (`disclose` holds dotted claim paths, e.g. "credentialSubject.name")
 //         {"action": "verify", "presentation": "...", "kb_nonce": "..."?, "type_metadata": bool?}
 //           the verifier: the issuer's key from <iss>/.well-known/jwt-vc-issuer (JWT VC Issuer Metadata), the
 //           signature, the disclosures against their digests, the key-binding JWT against `cnf.jwk` (when a
@@ -82,6 +83,21 @@ async function kbVerifier(data, signature, payload) {
   return verifyWithJwk(jwk, header.alg, data, signature);
 }
 
+// Dotted claim paths ("credentialSubject.name") as the nested presentation frame sd-jwt-js takes.
+function presentationFrame(paths) {
+  const frame = {};
+  for(const path of paths) {
+    const names = path.split('.');
+    let node = frame;
+    names.slice(0, -1).forEach(name => {
+      node[name] = typeof node[name] === 'object' ? node[name] : {};
+      node = node[name];
+    });
+    node[names.at(-1)] = true;
+  }
+  return frame;
+}
+
 async function present(input) {
   const holder = input.holder;
   const sdjwt = new SDJwtVcInstance({
@@ -90,13 +106,8 @@ async function present(input) {
     kbSigner: data => signWith(holder.privateJwk, holder.alg, data),
     kbSignAlg: holder.alg,
   });
-  let frame;
-  if(input.disclose) {
-    frame = Object.fromEntries(input.disclose.map(claim => [claim, true]));
-  } else {
-    const keys = await sdjwt.presentableKeys(input.credential);
-    frame = Object.fromEntries(keys.map(claim => [claim, true]));
-  }
+  const paths = input.disclose ?? await sdjwt.presentableKeys(input.credential);
+  const frame = presentationFrame(paths);
   const options = input.kb ? {kb: {payload: {iat: Math.floor(Date.now() / 1000), ...input.kb}}} : undefined;
   return {presentation: await sdjwt.present(input.credential, frame, options)};
 }

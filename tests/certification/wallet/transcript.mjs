@@ -5,7 +5,7 @@
 const SECRET_KEYS = new Set([
   'pre-authorized_code', 'access_token', 'refresh_token', 'c_nonce', 'nonce', 'proofValue',
 ]);
-const PUBLIC_SUBJECT_KEYS = new Set(['type', 'achievement']);
+const PUBLIC_SUBJECT_KEYS = new Set(['type', 'achievement', 'creditsEarned', 'term']);
 
 function redactUrl(url) {
   return String(url)
@@ -53,9 +53,12 @@ function redactSubject(subject) {
   if(typeof subject !== 'object' || subject === null) {
     return subject;
   }
-  return Object.fromEntries(Object.entries(subject).map(([key, value]) => [
-    key, PUBLIC_SUBJECT_KEYS.has(key) ? value : `<redacted ${key === 'id' ? 'holder DID' : 'personal claim'}>`,
-  ]));
+  return Object.fromEntries(Object.entries(subject).map(([key, value]) => {
+    if(key === '_sd' && Array.isArray(value)) {
+      return [key, `<${value.length} digests>`];
+    }
+    return [key, PUBLIC_SUBJECT_KEYS.has(key) ? value : `<redacted ${key === 'id' ? 'holder DID' : 'personal claim'}>`];
+  }));
 }
 
 export function redactJson(value, context = '') {
