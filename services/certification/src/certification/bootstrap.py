@@ -29,12 +29,15 @@ def migrate(database_url: str) -> None:
 def create_issuer(settings: CertificationSettings) -> Issuer:
     """The issuer from configuration; a missing or malformed key stops the service here, at start-up."""
     salt = settings.identity_salt.get_secret_value() if settings.identity_salt is not None else None
+    secret = settings.signing_secret()
     return Issuer.create(
         base_url=settings.public_base_url,
         key_id=settings.signing_key_id,
-        secret=settings.signing_secret(),
+        secret=secret,
         retired_keys=settings.retired_keys(),
         identity_salt=salt or None,
+        jwt_key=settings.jwt_signing_key(secret),
+        retired_jwt_keys=settings.retired_jwt_keys(),
     )
 
 
@@ -62,6 +65,8 @@ def build(
             "issuer": issuer.issuer_id,
             "signing_key": issuer.key.verification_method,
             "retired_keys": [entry.key_id for entry in issuer.retired_keys],
+            "jwt_signing_key": issuer.jwt_key.kid,
+            "retired_jwt_keys": [key.kid for key in issuer.retired_jwt_keys],
             "topic_prefix": settings.topic_prefix,
         },
     )

@@ -17,6 +17,13 @@ from reliability.settings import ServiceSettings
 
 from certification.adapters import KeyFormatError, PublicKeyEntry, generate_secret_key, public_key_from_multibase
 from certification.adapters.canonical import CanonicalLimits
+from certification.adapters.jwt_keys import (
+    JwtPublicKey,
+    JwtSigningKey,
+    derive_jwt_secret,
+    load_jwt_private_key,
+    parse_retired_jwt_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +60,25 @@ class CertificationSettings(ServiceSettings):
         default_factory=list,
         description='Comma-separated "key-id=z6Mk..." public keys of earlier signing keys; still listed in the '
         "controller document so the credentials they signed keep verifying.",
+    )
+    credential_jwt_signing_key: SecretStr | None = Field(
+        default=None,
+        description="ES256 (P-256) secret key of the SD-JWT VC edition and the status list tokens: base64url of the "
+        "32-byte private scalar or a PEM key; `python -m certification generate-jwt-key` makes one. Unset: derived "
+        "from CREDENTIAL_SIGNING_KEY (HKDF-SHA256), so it is as stable as that key and rotates with it.",
+    )
+    jwt_signing_key_id: str = Field(
+        default="jwt-key-1",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="kid of the ES256 key in the JWT headers and in /.well-known/jwt-vc-issuer.",
+    )
+    retired_jwt_public_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description='Comma-separated "kid=<base64url of the uncompressed P-256 point>" of earlier ES256 keys; still '
+        "listed in /.well-known/jwt-vc-issuer so the SD-JWT VCs they signed keep verifying "
+        "(`python -m certification public-key` prints the current one in that form).",
     )
     identity_salt: SecretStr | None = Field(
         default=None,
@@ -122,7 +148,7 @@ class CertificationSettings(ServiceSettings):
             )
         return self
 
-    @field_validator("retired_public_keys", mode="before")
+    @field_validator("retired_public_keys", "retired_jwt_public_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
@@ -135,6 +161,36 @@ class CertificationSettings(ServiceSettings):
         for entry in value:
             parse_public_key_entry(entry)
         return value
+
+    @field_validator("retired_jwt_public_keys")
+    @classmethod
+    def _parse_jwt_keys(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                parse_retired_jwt_key(entry)
+            except KeyFormatError as error:
+                raise ValueError(str(error)) from error
+        return value
+
+    @field_validator("credential_jwt_signing_key")
+    @classmethod
+    def _parse_jwt_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip():
+            try:
+                load_jwt_private_key(value.get_secret_value())
+            except KeyFormatError as error:
+                raise ValueError(str(error)) from None  # the message never quotes the secret
+        return value
+
+    def jwt_signing_key(self, signing_secret: str) -> JwtSigningKey:
+        """The configured ES256 key, or the one derived from the Ed25519 secret in use (`signing_secret`)."""
+        configured = self.credential_jwt_signing_key
+        if configured is not None and configured.get_secret_value().strip():
+            return JwtSigningKey.from_secret(self.jwt_signing_key_id, configured.get_secret_value())
+        return JwtSigningKey.from_secret(self.jwt_signing_key_id, derive_jwt_secret(signing_secret))
+
+    def retired_jwt_keys(self) -> list[JwtPublicKey]:
+        return [parse_retired_jwt_key(entry) for entry in self.retired_jwt_public_keys]
 
     @property
     def issuer_id(self) -> str:
