@@ -29,6 +29,7 @@ _PUBLISHERS: dict[str, str] = {
     topics.BILLING_EVENTS: "the billing service",
     topics.CERTIFICATION_EVENTS: "the certification service",
     topics.CATALOGUE: "the enrolment service",
+    topics.CERTIFICATION_NOTIFICATIONS: "the certification service",
 }
 
 _DLQ_HEADERS: dict[str, str] = {

@@ -217,6 +217,31 @@ class CredentialRevoked(EventPayload):
     reason: Paragraph = Field(min_length=1, max_length=1000)
 
 
+# --- certification.notifications ---------------------------------------------------------------------------
+
+
+class CredentialOfferCreated(EventPayload):
+    """A credential can be added to a wallet (OpenID4VCI): tell the learner, with the transaction code (PIN) the
+    wallet will ask for. The PIN is a secret: only the notification system reads this topic, and it sends the PIN
+    by another channel than the offer's QR code (e-mail, text message). Subject and Kafka key: `enrolment_id`.
+    A re-offer publishes a new one; the earlier offer and its PIN stop working."""
+
+    event_type: ClassVar[str] = "CredentialOfferCreated"
+    topic: ClassVar[str] = topics.CERTIFICATION_NOTIFICATIONS
+
+    enrolment_id: EnrolmentId
+    credential_id: Identifier
+    student_id: Identifier
+    offer_id: Identifier
+    credential_offer_uri: UriReference = Field(
+        min_length=1,
+        max_length=2000,
+        description="The offer's QR payload: openid-credential-offer://?credential_offer_uri=...",
+    )
+    tx_code: str = Field(pattern=r"^[0-9]{6}$", description="The PIN the wallet asks for; never log it.")
+    offered_at: Instant
+
+
 # --- catalogue.microcredentials (compacted) ---------------------------------------------------------------
 
 
@@ -285,6 +310,7 @@ EVENT_TYPES: dict[str, type[EventPayload]] = {
         CredentialIssued,
         CredentialRevoked,
         MicroCredentialPublished,
+        CredentialOfferCreated,
     )
 }
 """Every event type of the contract, by its CloudEvents `type`."""

@@ -16,6 +16,7 @@ from contracts.events import (
     Course,
     CourseCompleted,
     CredentialIssued,
+    CredentialOfferCreated,
     CredentialRevoked,
     EnrolmentCancelled,
     EnrolmentCreated,
@@ -51,6 +52,7 @@ _SOURCES: dict[str, str] = {
     "CredentialIssued": "/services/certification",
     "CredentialRevoked": "/services/certification",
     "MicroCredentialPublished": _ENROLMENT_SOURCE,
+    "CredentialOfferCreated": "/services/certification",
 }
 
 # When each example was emitted (the envelope `time`): shortly after what it reports.
@@ -63,6 +65,7 @@ _EMITTED_AT: dict[str, datetime] = {
     "CredentialIssued": datetime(2027, 7, 3, 10, 0, 1, tzinfo=_CEST),
     "CredentialRevoked": datetime(2027, 9, 14, 11, 45, 2, tzinfo=_CEST),
     "MicroCredentialPublished": datetime(2026, 5, 15, 12, 0, 0, tzinfo=_CEST),
+    "CredentialOfferCreated": datetime(2027, 7, 3, 10, 0, 1, tzinfo=_CEST),
 }
 
 _COURSES = [
@@ -171,6 +174,16 @@ def example_payloads() -> list[EventPayload]:
             assessment_type="written exam and project",
             participation_form="on-site, evenings",
             awarding_body=AwardingBody(name="Example University", url="https://www.example.edu", country="BE"),
+        ),
+        CredentialOfferCreated(
+            enrolment_id=ENROLMENT_ID,
+            credential_id="CRED-7f3a9c",
+            student_id=STUDENT_ID,
+            offer_id="Xq3v8bN0c2Lr5tYw1zKp7eJm4uHs6aGd",
+            credential_offer_uri="openid-credential-offer://?credential_offer_uri=https%3A%2F%2Fcredentials.example.edu"
+            "%2Foid4vci%2Foffers%2FXq3v8bN0c2Lr5tYw1zKp7eJm4uHs6aGd",
+            tx_code="493536",
+            offered_at=datetime(2027, 7, 3, 10, 0, tzinfo=_CEST),
         ),
     ]
 

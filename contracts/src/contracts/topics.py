@@ -6,9 +6,20 @@ BILLING_EVENTS = "billing.events"
 CERTIFICATION_EVENTS = "certification.events"
 CATALOGUE = "catalogue.microcredentials"
 """Compacted: one record per (academic year, micro-credential), the latest wins."""
+CERTIFICATION_NOTIFICATIONS = "certification.notifications"
+"""Messages for the learner, read only by the notification system: they carry secrets (a wallet offer's PIN)."""
 
-ALL = (ENROLMENT_EVENTS, ASSESSMENT_EVENTS, BILLING_EVENTS, CERTIFICATION_EVENTS, CATALOGUE)
+ALL = (
+    ENROLMENT_EVENTS,
+    ASSESSMENT_EVENTS,
+    BILLING_EVENTS,
+    CERTIFICATION_EVENTS,
+    CATALOGUE,
+    CERTIFICATION_NOTIFICATIONS,
+)
 COMPACTED = frozenset({CATALOGUE})
+SHORT_LIVED = frozenset({CERTIFICATION_NOTIFICATIONS})
+"""Kept only as long as their message is of use (a PIN dies with its offer), not for ever as the event topics."""
 
 DLQ_SUFFIX = ".dlq"
 

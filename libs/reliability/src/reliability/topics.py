@@ -22,6 +22,9 @@ DEAD_LETTER_RETENTION_MS = str(90 * 24 * 60 * 60 * 1000)
 ever (a dead letter is a work queue, not a source of truth)."""
 
 
+NOTIFICATION_RETENTION_MS = str(31 * 24 * 60 * 60 * 1000)
+
+
 def topic_config(topic: str, topic_prefix: str = "") -> dict[str, str]:
     """The platform's settings of a topic, the one definition every topic creator uses (services at start,
     `mc-ops topics create` and `acls apply`, the test fixtures) and `mc-ops topics check` compares with.
@@ -31,12 +34,16 @@ def topic_config(topic: str, topic_prefix: str = "") -> dict[str, str]:
     - the catalogue is compacted: the latest entry per key (academic year / micro-credential) is the intent, and
       its consumers keep the latest entry per key by event time, ignoring older ones;
     - a dead-letter topic keeps 90 days (`DEAD_LETTER_RETENTION_MS`);
+    - the learner's notifications keep 31 days (`NOTIFICATION_RETENTION_MS`): they carry a wallet offer's PIN,
+      of no use once the offer (30 days by default) has expired;
     - every topic takes records up to `BROKER_MAX_MESSAGE_BYTES`, the producers' request limit.
     """
     name = topic.removeprefix(topic_prefix)
     config = {"max.message.bytes": str(BROKER_MAX_MESSAGE_BYTES)}
     if name in contract_topics.COMPACTED:
         config["cleanup.policy"] = "compact"
+    elif name in contract_topics.SHORT_LIVED:
+        config |= {"cleanup.policy": "delete", "retention.ms": NOTIFICATION_RETENTION_MS}
     elif name in contract_topics.ALL:
         config |= {"cleanup.policy": "delete", "retention.ms": FOREVER, "retention.bytes": FOREVER}
     elif name.endswith(contract_topics.DLQ_SUFFIX):

@@ -8,6 +8,7 @@ the base URL must never change.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -24,6 +25,7 @@ from certification.adapters.jwt_keys import (
     load_jwt_private_key,
     parse_retired_jwt_key,
 )
+from certification.adapters.oid4vci import OfferPolicy
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,21 @@ class CertificationSettings(ServiceSettings):
         description="Development only: allows an ephemeral signing key (regenerated at every start, so earlier "
         "credentials stop verifying) when CREDENTIAL_SIGNING_KEY is unset; refused unless PUBLIC_BASE_URL is a "
         "localhost URL.",
+    )
+
+    # --- wallets (OpenID4VCI, issue 13) ---
+    offer_lifetime_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="A credential offer (its QR code and PIN) works this many days after it was made; then an "
+        "operator re-offers (POST /credentials/{id}/offers). Applies to open offers too.",
+    )
+    offer_max_pin_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=20,
+        description="Wrong PINs (tx_code) after which an offer's pre-authorized code is dead.",
     )
 
     verify_max_json_depth: int = Field(
@@ -198,6 +215,9 @@ class CertificationSettings(ServiceSettings):
 
     def canonical_limits(self) -> CanonicalLimits:
         return CanonicalLimits(max_blank_nodes=self.verify_max_blank_nodes, work_factor=self.verify_work_factor)
+
+    def offer_policy(self) -> OfferPolicy:
+        return OfferPolicy(lifetime=timedelta(days=self.offer_lifetime_days), max_attempts=self.offer_max_pin_attempts)
 
     def retired_keys(self) -> list[PublicKeyEntry]:
         return [parse_public_key_entry(entry) for entry in self.retired_public_keys]

@@ -16,7 +16,7 @@ from typing import Any
 from reliability.columns import UTCDateTime
 from reliability.database import lock_until_commit
 from reliability.store import ServiceDatabase, UnitOfWorkStore
-from reliability.tables import ROW_ID, table_registry
+from reliability.tables import ROW_ID
 from reliability.tables import schema_metadata as kit_schema_metadata
 from sqlalchemy import (
     JSON,
@@ -31,16 +31,14 @@ from sqlalchemy import (
     delete,
     select,
 )
-from sqlmodel import Field, SQLModel, col
+from sqlmodel import Field, col
 
-REGISTRY = table_registry()
+from certification.store_offers import OFFER_TABLES, OfferQueries
+from certification.store_registry import REGISTRY as REGISTRY
+from certification.store_registry import CertificationTable
 
 ACTIVE = "active"
 CANCELLED = "cancelled"
-
-
-class CertificationTable(SQLModel, registry=REGISTRY):
-    """Base of the certification service's tables."""
 
 
 class EnrolmentRow(CertificationTable, table=True):
@@ -186,6 +184,7 @@ TABLES = (
     CredentialRow.__table__,  # type: ignore[attr-defined]
     StatusListRow.__table__,  # type: ignore[attr-defined]
     HeldCredentialRow.__table__,  # type: ignore[attr-defined]
+    *OFFER_TABLES,
 )
 
 
@@ -197,7 +196,7 @@ def schema_metadata() -> MetaData:
 # --- the unit of work -----------------------------------------------------------------------------------------
 
 
-class Store(UnitOfWorkStore):
+class Store(OfferQueries, UnitOfWorkStore):
     """What the use cases read, lock and write in one transaction, the outbox included.
 
     Rows come back attached to the session: a use case changes one and hands it to `save`.

@@ -47,6 +47,7 @@ from certification.store import (
     Store,
 )
 from certification.usecases.events import SOURCE, issued_event_id, now
+from certification.usecases.offering import create_offer
 from contracts import CloudEvent, CredentialIssued, MicroCredentialPublished, new_event
 
 log = logging.getLogger(__name__)
@@ -205,6 +206,7 @@ def _issue(
     # Saved (and so checked against the unique constraints) before the event is queued.
     store.save(row)
     store.publish(_issued_event(row, signed))
+    create_offer(store, row, issuer)  # for a wallet (OpenID4VCI); its PIN goes to the notification system
     log.info("credential issued", extra={"enrolment_id": enrolment.id, "credential_id": credential_id})
     return row
 

@@ -52,6 +52,7 @@ def _revoke(store: Store, credential_id: str, reason: str, issuer: Issuer) -> Re
     status_list.updated_at = now
     credential.revoked_at, credential.revocation_reason = now, reason
     store.save(status_list, credential)
+    store.withdraw_offers(credential.id, now)  # a revoked credential goes to no wallet any more
     payload = CredentialRevoked(
         credential_id=credential.id, enrolment_id=credential.enrolment_id, revoked_at=now, reason=reason
     )

@@ -10,6 +10,7 @@ from certification.adapters.status_list import StatusList
 from certification.adapters.verification import HashData, VerificationResult
 from certification.domain.certificate import first_difference
 from certification.store import Database
+from certification.usecases.delivering import delivered_editions
 from certification.usecases.reading import credential_document, status_list_document
 
 JsonObject = dict[str, Any]
@@ -42,9 +43,20 @@ def verify(
 
 
 def _issued_under_its_id(database: Database, issuer: Issuer, document: JsonObject) -> JsonObject | None:
+    """What we signed under the document's id: a wallet's holder-bound edition (OpenID4VCI) when the document
+    names a holder it was delivered to, else the credential as issued."""
     url = document.get("id")
     credential_id = issuer.credential_id(url) if isinstance(url, str) else None
-    return None if credential_id is None else credential_document(database, credential_id)
+    if credential_id is None:
+        return None
+    subject = document.get("credentialSubject")
+    holder = subject.get("id") if isinstance(subject, dict) else None
+    if isinstance(holder, str):
+        delivered = delivered_editions(database, credential_id, holder)
+        matching = next((edition for edition in delivered if first_difference(edition, document) is None), None)
+        if matching is not None or delivered:
+            return matching or delivered[0]
+    return credential_document(database, credential_id)
 
 
 def verify_sd_jwt(

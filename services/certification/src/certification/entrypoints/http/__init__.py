@@ -6,7 +6,12 @@ Open (a credential is meant to be shown, and verifiers must fetch what it points
 Bearer token with a scope (reliability.auth):
   POST /credentials/{id}/revocation (credentials:revoke, systems only),
   GET /enrolments/{id}/progress (credentials:read; a student's token only their own, another's is 404),
-  GET /credentials/held, GET /assessments/rejected (credentials:read, systems only; paginated).
+  GET /credentials/held, GET /assessments/rejected (credentials:read, systems only; paginated),
+  GET /credentials/{id}/offer (credentials:read; a student's token only their own), POST /credentials/{id}/offers
+  (credentials:offer, systems only).
+Wallets (OpenID4VCI, entrypoints/http/oid4vci.py): /.well-known/openid-credential-issuer,
+  /.well-known/oauth-authorization-server, GET /oid4vci/offers/{id}, POST /oid4vci/token (pre-authorized code
+  and PIN), POST /oid4vci/nonce, POST /oid4vci/credential (the access token of the token endpoint).
 
 Credential ids are random UUIDs, so an open credential URL is a capability: whoever was given it (the learner,
 an employer they showed it to, the QR code on the certificate) may read it; nobody can enumerate them. The PDF
@@ -27,6 +32,8 @@ from certification.entrypoints.http.credentials import credentials_router
 from certification.entrypoints.http.documents import documents_router
 from certification.entrypoints.http.enrolments import enrolments_router
 from certification.entrypoints.http.models import RevocationRequest, VerificationOut
+from certification.entrypoints.http.oid4vci import oid4vci_router
+from certification.entrypoints.http.oid4vci_offers import offers_router
 from certification.entrypoints.http.verification import verification_router
 from certification.store import Database
 
@@ -56,6 +63,9 @@ def create_app(
     app.include_router(documents_router(database, issuer))
     app.include_router(credentials_router(database, issuer))
     app.include_router(enrolments_router(database))
+    # Wallets (OpenID4VCI, issue 13): the protocol's endpoints, the learner's offer page and the re-offer.
+    app.include_router(oid4vci_router(database, issuer, settings.offer_policy()))
+    app.include_router(offers_router(database, issuer, settings.offer_policy()))
     workers = canonical_workers or CanonicalWorkers(
         issuer.base_url,
         settings.canonical_limits(),
