@@ -15,6 +15,7 @@ from certification.store import Database
 def main() -> None:
     settings = CertificationSettings()
     app = create_app(settings, Database.connect(settings.database_url), create_issuer(settings))
+    app.state.canonical_workers.warm()  # as bootstrap.build does: POST /verify's workers up before the first call
     uvicorn.run(app, host="127.0.0.1", port=settings.http_port, log_level="warning")
 
 
