@@ -26,6 +26,7 @@ import pytest
 
 from tests.certification.certification_support import HERITAGE_TITLE, LEARNER
 from tests.certification.wallet.wallet_support import (
+    MAX_PIN_ATTEMPTS,
     Service,
     digital_bazaar,
     documents_for,
@@ -247,6 +248,20 @@ def test_a_wrong_pin_gets_invalid_grant_and_the_right_one_still_works(node, serv
     assert (refused["ok"], refused.get("status"), refused.get("error")) == (False, 400, "invalid_grant"), refused
     accepted = wallet(node, action="redeem", offer=qr_payload, tx_code=pin)
     assert accepted["ok"] is True, accepted
+
+
+def test_after_the_allowed_wrong_pins_even_the_right_one_gets_invalid_grant(node, service):
+    qr_payload, pin = fresh_offer(node, service)
+    scanned = wallet(node, action="resolve", offer=qr_payload)  # the wallet keeps the offer it scanned
+    assert scanned["ok"], scanned
+    wrong = f"{(int(pin) + 7) % 1_000_000:06d}"
+    for _ in range(MAX_PIN_ATTEMPTS):
+        refused = wallet(node, action="redeem", offer_object=scanned["offer"], tx_code=wrong)
+        assert (refused.get("status"), refused.get("error")) == (400, "invalid_grant"), refused
+    spent = wallet(node, action="redeem", offer_object=scanned["offer"], tx_code=pin)
+    assert (spent["ok"], spent.get("status"), spent.get("error")) == (False, 400, "invalid_grant"), spent
+    rescanned = wallet(node, action="resolve", offer=qr_payload)
+    assert (rescanned["ok"], rescanned.get("status")) == (False, 404), rescanned
 
 
 def test_a_revoked_credential_fails_in_both_formats(node, service):

@@ -1,6 +1,7 @@
 // A transcript of every HTTP exchange the wallet makes, redacted for a closing note or a log:
 // pre-authorized codes, PINs, tokens, nonces, proof signatures and the learner's personal claims never
-// appear in it; the shape of each message, the status codes and the public facts do.
+// appear in it; the shape of each message, the status codes and the public facts do (the long ones, the
+// metadata's claim descriptions and an achievement's details, shortened and marked so).
 
 const SECRET_KEYS = new Set([
   'pre-authorized_code', 'access_token', 'refresh_token', 'c_nonce', 'nonce', 'proofValue',
@@ -49,6 +50,14 @@ export function redactSdJwt(compact) {
   };
 }
 
+function compactAchievement(achievement) {
+  if(typeof achievement !== 'object' || achievement === null) {
+    return achievement;
+  }
+  const {id, name, achievementType, creditsAvailable} = achievement;
+  return {id, name, achievementType, creditsAvailable, '...': '<the other public facts: elided for brevity>'};
+}
+
 function redactSubject(subject) {
   if(typeof subject !== 'object' || subject === null) {
     return subject;
@@ -56,6 +65,9 @@ function redactSubject(subject) {
   return Object.fromEntries(Object.entries(subject).map(([key, value]) => {
     if(key === '_sd' && Array.isArray(value)) {
       return [key, `<${value.length} digests>`];
+    }
+    if(key === 'achievement') {
+      return [key, compactAchievement(value)];
     }
     return [key, PUBLIC_SUBJECT_KEYS.has(key) ? value : `<redacted ${key === 'id' ? 'holder DID' : 'personal claim'}>`];
   }));
@@ -80,6 +92,10 @@ export function redactJson(value, context = '') {
       out[key] = '<redacted PIN>';
     } else if(key === 'jwt' && Array.isArray(item)) {
       out[key] = item.map(redactJwtProof);
+    } else if(key === 'claims' && Array.isArray(item) && item.every(claim => claim && claim.path)) {
+      out[key] = `<${item.length} claim descriptions (path, display en/nl): elided for brevity>`;
+    } else if(key === 'achievement') {
+      out[key] = compactAchievement(item);
     } else if(key === 'credentialSubject') {
       out[key] = redactSubject(item);
     } else if(key === '_sd' && Array.isArray(item)) {

@@ -8,6 +8,7 @@
 //           (`openid4vci-proof+jwt`) and request the credential.
 //         {"action": "redeem", "offer_object": {...} | "offer": "...", "tx_code": "..."}
 //           only the token request (to see what a reused code or a wrong PIN gets).
+//         {"action": "resolve", "offer": "..."}: only the offer, as a wallet keeps it after scanning.
 // stdout: {"ok": bool, "step"?: string, "status"?: int, "error"?: string, "credentials"?: {id: credential},
 //          "holders"?: {id: {alg, publicJwk, privateJwk, binding}}, "offer"?: {...}, "transcript": [...]}
 //         The transcript is redacted (transcript.mjs); everything else is for the test, never for a log.
@@ -123,6 +124,10 @@ async function issue(input) {
   };
 }
 
+async function resolveOnly(input) {
+  return {ok: true, offer: await client(new Map()).resolveCredentialOffer(input.offer)};
+}
+
 async function redeemOnly(input) {
   const wallet = client(new Map());
   const offer = input.offer_object ?? await wallet.resolveCredentialOffer(input.offer);
@@ -162,7 +167,8 @@ async function main() {
     encodeURIComponent(input.offer_object?.credential_issuer ?? '')}`);
   let result;
   try {
-    result = input.action === 'redeem' ? await redeemOnly(input) : await issue(input);
+    const actions = {issue, redeem: redeemOnly, resolve: resolveOnly};
+    result = await (actions[input.action] ?? issue)(input);
   } catch(error) {
     result = failure(error);
   }

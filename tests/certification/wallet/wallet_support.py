@@ -43,6 +43,8 @@ from tests.certification.certification_support import (
 HERE = Path(__file__).parent
 INTEROP = HERE.parent / "interop"
 OFFER_SCHEME = "openid-credential-offer://"
+MAX_PIN_ATTEMPTS = 3
+"""The service's OFFER_MAX_PIN_ATTEMPTS here (not its default), so the attempt-limit test states its own limit."""
 
 
 def free_port() -> int:
@@ -93,6 +95,7 @@ def service_environment(database_url: str, base_url: str, port: int, api_tokens:
         # DEV_MODE (allowed on a localhost base URL only) lets keys the test does not set be ephemeral.
         "DEV_MODE": "true",
         "LOG_LEVEL": "WARNING",
+        "OFFER_MAX_PIN_ATTEMPTS": str(MAX_PIN_ATTEMPTS),
         # One canonicalisation worker with a generous budget: the test machine is shared, and what is checked
         # here is the verdict, not how fast it comes (tests/certification/service tests the bounds).
         "VERIFY_WORKERS": "1",
