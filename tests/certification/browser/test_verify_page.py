@@ -34,6 +34,7 @@ from tests.certification.certification_support import (
     heritage_published,
     passes,
 )
+from tests.certification.sdjwt_support import Holder, sd_jwt_of, without
 
 pytestmark = pytest.mark.browser
 
@@ -66,9 +67,10 @@ def _free_port() -> int:
 
 
 class Served:
-    def __init__(self, base_url: str, credential: dict) -> None:
+    def __init__(self, base_url: str, credential: dict, sd_jwt: str) -> None:
         self.base_url = base_url
         self.credential = credential
+        self.sd_jwt = sd_jwt
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +98,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
     try:
-        yield Served(base_url, row.document)
+        yield Served(base_url, row.document, sd_jwt_of(issuer, row, Holder()))
     finally:
         server.should_exit = True
         thread.join(10)
@@ -201,3 +203,22 @@ async def test_a_link_to_an_unknown_or_foreign_credential_says_so(served, page):
     assert "no credential 00000000-0000-4000-8000-000000000000 was issued here" in unknown["reason"]
     assert foreign["verdict"] == "not-verified"
     assert f"only credentials issued by {served.base_url}" in foreign["reason"]
+
+
+async def test_pasting_an_sd_jwt_vc_shows_verified_and_only_what_was_disclosed(served, page):
+    await page.goto(f"{served.base_url}/verify")
+    await page.fill("#credential-input", served.sd_jwt)
+    await page.click("#verify-button")
+    full = await _verdict(page)
+    await page.fill("#credential-input", without(served.sd_jwt, "name"))
+    await page.click("#verify-button")
+    await page.locator("#verdict-learner", has_text="\u2014").wait_for(timeout=20_000)
+    nameless = await _verdict(page)
+
+    assert full["verdict"] == "verified"
+    assert full["learner"] == "Amira Peeters"
+    assert full["credential"] == HERITAGE_TITLE
+    assert full["issued"] == _expected_date(served.credential)
+    assert nameless["verdict"] == "verified"
+    assert nameless["learner"] == "\u2014"
+    assert await page.locator("#verdict-checks li.ok").count() == 8

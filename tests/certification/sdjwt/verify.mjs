@@ -5,6 +5,9 @@
 //
 // stdin: {metadata, status_lists: {uri: token}, type_metadata: {vct: document}, holder_jwk (private),
 //         credentials: {valid, revoked}, audience, nonce, probe: {list_uri, indices}}
+//   or, against the running service ({online: true, ...} without metadata, status_lists, type_metadata): the
+//   library fetches the status list and the type metadata itself, and the JWKS is fetched from the well-known
+//   URL of the credential's `iss` (draft-ietf-oauth-sd-jwt-vc: /.well-known/jwt-vc-issuer inserted before its path).
 // stdout: {cases: {<name>: {ok, error?, claims?, kb?}}, statuses: {<index>: <status>}}
 import { ES256, digest, generateSalt } from '@sd-jwt/crypto-nodejs';
 import { getListFromStatusListJWT } from '@sd-jwt/jwt-status-list';
@@ -17,6 +20,20 @@ const input = JSON.parse(await new Promise((resolve) => {
 }));
 
 const b64json = (part) => JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+
+async function issuerMetadata(credential) {
+  const iss = new URL(b64json(credential.split('.')[1]).iss);
+  const url = `${iss.origin}/.well-known/jwt-vc-issuer${iss.pathname.replace(/\/$/, '')}`;
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`GET ${url}: ${response.status}`);
+  return response.json();
+}
+
+if (input.online) {
+  input.metadata = await issuerMetadata(input.credentials.valid);
+  const token = await fetch(input.probe.list_uri, { headers: { Accept: 'application/statuslist+jwt' } });
+  input.status_lists = { [input.probe.list_uri]: await token.text() };
+}
 
 // The issuer's key by the JWT's kid, from the JWT VC Issuer Metadata; `iss` must be that metadata's issuer.
 async function issuerVerifier(data, signature) {
@@ -45,15 +62,18 @@ const sdjwt = new SDJwtVcInstance({
   kbVerifier,
   kbSigner: holderSigner,
   kbSignAlg: 'ES256',
-  statusListFetcher: async (uri) => {
-    if (!(uri in input.status_lists)) throw new Error(`no status list token served at ${uri}`);
-    return input.status_lists[uri];
-  },
   loadTypeMetadataFormat: true,
-  vctFetcher: async (uri) => {
-    if (!(uri in input.type_metadata)) throw new Error(`no type metadata served at ${uri}`);
-    return input.type_metadata[uri];
-  },
+  // Online the library's own fetchers run (fetch, with its content-type check for the status list).
+  ...(input.online ? {} : {
+    statusListFetcher: async (uri) => {
+      if (!(uri in input.status_lists)) throw new Error(`no status list token served at ${uri}`);
+      return input.status_lists[uri];
+    },
+    vctFetcher: async (uri) => {
+      if (!(uri in input.type_metadata)) throw new Error(`no type metadata served at ${uri}`);
+      return input.type_metadata[uri];
+    },
+  }),
 });
 
 async function attempt(run) {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import zlib
 from datetime import timedelta
@@ -260,3 +261,51 @@ async def test_the_jwt_vc_issuer_metadata_lists_the_key_by_kid(client, sd_jwt, i
     assert key["kid"] == jwt.get_unverified_header(sd_jwt.split("~")[0])["kid"]
     assert "d" not in key
     assert jwt.decode(sd_jwt.split("~")[0], jwt.PyJWK(key).key, algorithms=["ES256"])["iss"] == BASE_URL
+
+
+async def test_json_nested_beyond_any_limit_is_answered_not_verified(client):
+    def part(text: str) -> str:
+        return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+    deep = part("[" * 100_000 + "]" * 100_000)
+    header = part('{"typ": "dc+sd-jwt", "alg": "ES256", "kid": "jwt-key-1"}')
+    in_header = await verdict(client, f"{deep}.{part('{}')}.c2ln~")
+    in_payload = await verdict(client, f"{header}.{deep}.c2ln~")
+
+    assert check(in_header, "format")["ok"] is False
+    assert check(in_payload, "format")["ok"] is True
+    assert check(in_payload, "verification_method")["ok"] is False
+    assert in_payload["verified"] is False
+
+
+async def test_a_wallet_key_of_type_ed25519_binds_too(client, issuer, issued):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    key = Ed25519PrivateKey.generate()
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    okp = {"kty": "OKP", "crv": "Ed25519", "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode()}
+    sd_jwt = issue_sd_jwt_vc(
+        issuer,
+        issued.document,
+        status_list_id="1",
+        status_index=issued.status_index,
+        holder_jwk=okp,
+        issued_at=now_utc(),
+    )
+    digest = base64.urlsafe_b64encode(hashlib.sha256(sd_jwt.encode()).digest()).rstrip(b"=").decode()
+    claims = {"iat": int(now_utc().timestamp()), "aud": AUD, "nonce": NONCE, "sd_hash": digest}
+    presentation = sd_jwt + jwt.encode(claims, key, algorithm="EdDSA", headers={"typ": "kb+jwt"})
+
+    body = await verdict(client, presentation, aud=AUD, nonce=NONCE)
+
+    assert body["verified"] is True, body["checks"]
+    with pytest.raises(ValueError, match="private members"):
+        issue_sd_jwt_vc(
+            issuer,
+            issued.document,
+            status_list_id="1",
+            status_index=1,
+            holder_jwk={**okp, "d": "secret"},
+            issued_at=now_utc(),
+        )

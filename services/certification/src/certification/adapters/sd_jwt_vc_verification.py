@@ -108,8 +108,10 @@ def verify_sd_jwt_vc(
             continue
         try:
             checks.append(Check(name, True, steps[name]()))
-        except _Failed as failed:
-            checks.append(Check(name, False, failed.reason))
+        except (_Failed, RecursionError) as failed:
+            # RecursionError: JSON nested beyond the interpreter's limit in a header or payload sent to us.
+            reason = failed.reason if isinstance(failed, _Failed) else "a JSON part is nested too deeply"
+            checks.append(Check(name, False, reason))
             if name in ("format", "verification_method", "signature", "disclosures"):
                 chain_broken = f"the {name} check failed"
     result = VerificationResult(checks=tuple(checks), revoked=state.revoked)

@@ -2,7 +2,9 @@
 
 Open (a credential is meant to be shown, and verifiers must fetch what it points to):
   GET /credentials/{id}, GET /credentials/{id}/certificate.pdf, GET /issuer, GET /status-lists/{id},
-  GET /contexts/microcredential/v1, POST /verify, GET /verify (page), /health, /metrics, /docs.
+  GET /contexts/microcredential/v1, POST /verify, GET /verify (page), /health, /metrics, /docs;
+  for the SD-JWT VC edition: GET /status-lists/{id}/token, GET /.well-known/jwt-vc-issuer,
+  GET /types/microcredential/v1.
 Bearer token with a scope (reliability.auth):
   POST /credentials/{id}/revocation (credentials:revoke, systems only),
   GET /enrolments/{id}/progress (credentials:read; a student's token only their own, another's is 404),
