@@ -27,6 +27,7 @@ from tests.certification.certification_support import (
     API_TOKENS,
     BASE_URL,
     LEARNER,
+    TOKEN,
     apply,
     credential_of,
     enrolment_created,
@@ -34,6 +35,8 @@ from tests.certification.certification_support import (
     passes,
     queued_events,
 )
+
+AS_JSON = {"Accept": "application/json"}
 
 PRE_AUTHORIZED = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 LDP_VC = "microcredential_ldp_vc"
@@ -159,10 +162,12 @@ class Offered:
 
 
 async def offered(client: Any, engine: Any, issuer: Issuer, enrolment_id: str) -> Offered:
-    """Issue a credential, take its PIN from the notification event and its code from the offer by reference."""
+    """Issue a credential, take its PIN from the notification event, its offer from the learner's page (as the
+    registrar sees it) and its code from the offer by reference."""
     credential = issue(engine, issuer, enrolment_id)
     notice = [offer for offer in offers_made(engine) if offer["credential_id"] == credential.id][-1]
-    offer_id = offer_id_of(notice["credential_offer_uri"])
+    page = await client.get(notice["offer_page_url"], headers={"Authorization": f"Bearer {TOKEN}", **AS_JSON})
+    offer_id = offer_id_of(page.json()["qr_payload"])
     document = (await client.get(f"/oid4vci/offers/{offer_id}")).json()
     code = document["grants"][PRE_AUTHORIZED]["pre-authorized_code"]
     return Offered(credential, offer_id, notice["tx_code"], code)

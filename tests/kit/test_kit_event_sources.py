@@ -47,6 +47,8 @@ topics:
   certification.events:
     CredentialIssued: [/services/certification]
     CredentialRevoked: [/services/certification]
+  certification.notifications:
+    CredentialOfferCreated: [/services/certification]
 """
 
 

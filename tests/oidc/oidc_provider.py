@@ -34,11 +34,12 @@ REDIRECT_URI = "http://127.0.0.1:9/callback"  # never served: the code is read f
 SYSTEM_CLIENTS = {
     "student-administration": "enrolments:read enrolments:write",
     "finance-office": "billing:read billing:export operations",
-    "registrar": "credentials:read credentials:revoke",
+    "registrar": "credentials:read credentials:revoke credentials:offer",
     "short-lived": "billing:read",
 }
 STUDENT_SCOPES = (
-    "openid enrolments:read enrolments:write billing:read billing:export credentials:read credentials:revoke"
+    "openid enrolments:read enrolments:write billing:read billing:export credentials:read credentials:revoke "
+    "credentials:offer"
 )
 
 

@@ -22,7 +22,7 @@ const clients = JSON.parse(process.env.OIDC_CLIENTS);
 const students = JSON.parse(process.env.OIDC_STUDENTS);
 const shortLived = process.env.OIDC_SHORT_LIVED_CLIENT;
 
-const SCOPES = 'enrolments:read enrolments:write billing:read billing:export credentials:read credentials:revoke operations';
+const SCOPES = 'enrolments:read enrolments:write billing:read billing:export credentials:read credentials:revoke credentials:offer operations';
 const RESOURCES = new Set(['urn:mc:enrolment', 'urn:mc:billing', 'urn:mc:certification']);
 
 const provider = new Provider(issuer, {

@@ -222,9 +222,10 @@ class CredentialRevoked(EventPayload):
 
 class CredentialOfferCreated(EventPayload):
     """A credential can be added to a wallet (OpenID4VCI): tell the learner, with the transaction code (PIN) the
-    wallet will ask for. The PIN is a secret: only the notification system reads this topic, and it sends the PIN
-    by another channel than the offer's QR code (e-mail, text message). Subject and Kafka key: `enrolment_id`.
-    A re-offer publishes a new one; the earlier offer and its PIN stop working."""
+    wallet will ask for. The PIN is a secret: only the notification system reads this topic. The event does not
+    carry the offer itself (its QR code): the learner finds that on the offer page, behind their own login, so a
+    reader of this topic alone holds PINs without their offers. Subject and Kafka key: `enrolment_id`. A re-offer
+    publishes a new one; the earlier offer and its PIN stop working."""
 
     event_type: ClassVar[str] = "CredentialOfferCreated"
     topic: ClassVar[str] = topics.CERTIFICATION_NOTIFICATIONS
@@ -232,11 +233,8 @@ class CredentialOfferCreated(EventPayload):
     enrolment_id: EnrolmentId
     credential_id: Identifier
     student_id: Identifier
-    offer_id: Identifier
-    credential_offer_uri: UriReference = Field(
-        min_length=1,
-        max_length=2000,
-        description="The offer's QR payload: openid-credential-offer://?credential_offer_uri=...",
+    offer_page_url: UriReference = Field(
+        min_length=1, max_length=2000, description="The learner's page with the offer's QR code (needs their login)."
     )
     tx_code: str = Field(pattern=r"^[0-9]{6}$", description="The PIN the wallet asks for; never log it.")
     offered_at: Instant

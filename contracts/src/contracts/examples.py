@@ -179,9 +179,7 @@ def example_payloads() -> list[EventPayload]:
             enrolment_id=ENROLMENT_ID,
             credential_id="CRED-7f3a9c",
             student_id=STUDENT_ID,
-            offer_id="Xq3v8bN0c2Lr5tYw1zKp7eJm4uHs6aGd",
-            credential_offer_uri="openid-credential-offer://?credential_offer_uri=https%3A%2F%2Fcredentials.example.edu"
-            "%2Foid4vci%2Foffers%2FXq3v8bN0c2Lr5tYw1zKp7eJm4uHs6aGd",
+            offer_page_url="https://credentials.example.edu/credentials/CRED-7f3a9c/offer",
             tx_code="493536",
             offered_at=datetime(2027, 7, 3, 10, 0, tzinfo=_CEST),
         ),

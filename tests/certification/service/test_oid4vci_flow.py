@@ -3,6 +3,7 @@ the holder-bound W3C edition verified by our own POST /verify, the learner's pag
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from urllib.parse import quote
@@ -10,10 +11,12 @@ from urllib.parse import quote
 import jwt
 import pytest
 from certification.adapters.sd_jwt_vc import credential_configuration
+from pypdf import PdfReader
 from reliability.topics import topic_config
 
 from tests.certification.certification_support import BASE_URL, TOKEN
 from tests.certification.oid4vci_support import (
+    AS_JSON,
     LDP_VC,
     OPERATOR_TOKEN,
     PRE_AUTHORIZED,
@@ -57,7 +60,12 @@ async def test_issuing_a_credential_offers_it_with_a_pin_sent_only_in_the_notifi
 
     notices = offers_made(engine)
     assert len(notices) == 1 and notices[0]["enrolment_id"] == "enr-1"
-    assert notices[0]["credential_offer_uri"] == (
+    assert notices[0]["offer_page_url"] == f"{BASE_URL}/credentials/{offer.credential.id}/offer"
+    assert offer.offer_id not in str(notices[0])  # the PIN's channel does not carry the offer
+    page = await wallet_client.get(
+        notices[0]["offer_page_url"], headers={"Authorization": f"Bearer {TOKEN}", **AS_JSON}
+    )
+    assert page.json()["qr_payload"] == (
         "openid-credential-offer://?credential_offer_uri="
         + quote(f"{BASE_URL}/oid4vci/offers/{offer.offer_id}", safe="")
     )
@@ -149,9 +157,11 @@ async def test_neither_the_pin_nor_the_codes_nor_the_access_token_are_logged(
     body = {"credential_configuration_id": LDP_VC, "proofs": {"jwt": [key.proof(await nonce(wallet_client))]}}
     assert (await request_credential(wallet_client, token, body)).status_code == 200
 
-    logged = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
+    # The service's records; the test's own HTTP client (httpx) logs the URLs it asks for.
+    service = [record for record in caplog.records if not record.name.startswith("httpx")]
+    logged = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in service)
     assert "credential offered" in logged and "pre-authorized code redeemed" in logged
-    for secret in (offer.tx_code, offer.code, token):
+    for secret in (offer.tx_code, offer.code, offer.offer_id, token):
         assert secret not in logged
 
 
@@ -183,3 +193,23 @@ async def test_the_sd_jwt_vc_edition_is_bound_to_the_proof_key(wallet_client, en
     assert isinstance(issued, str) and "~" in issued
     claims = jwt.decode(issued.split("~")[0], options={"verify_signature": False})
     assert claims["cnf"]["jwk"] == key.public_jwk and claims["iss"] == BASE_URL
+
+
+async def test_the_certificate_carries_the_open_offer_and_drops_it_once_used(wallet_client, engine, wallet_issuer):
+    offer = await offered(wallet_client, engine, wallet_issuer, "enr-1")
+    pdf_url = f"/credentials/{offer.credential.id}/certificate.pdf"
+    qr_payload = "openid-credential-offer://?credential_offer_uri=" + quote(
+        f"{BASE_URL}/oid4vci/offers/{offer.offer_id}", safe=""
+    )
+
+    before = _links((await wallet_client.get(pdf_url)).content)
+    await access_token(wallet_client, offer)
+    after = _links((await wallet_client.get(pdf_url)).content)
+
+    assert qr_payload in before and len(before) == 2
+    assert qr_payload not in after and len(after) == 1
+
+
+def _links(pdf: bytes) -> list[str]:
+    page = PdfReader(io.BytesIO(pdf)).pages[0]
+    return [a.get_object()["/A"]["/URI"] for a in page.get("/Annots", []) if "/A" in a.get_object()]

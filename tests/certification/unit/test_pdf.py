@@ -101,3 +101,21 @@ def test_page_renders_to_an_image(learner, microcredential, tmp_path):
     subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")], check=True)
     (png,) = tmp_path.glob("page*.png")
     assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_wallet_offer_adds_a_second_labelled_qr_code_that_links_to_the_offer(learner, microcredential):
+    offer = (
+        "openid-credential-offer://?credential_offer_uri=https%3A%2F%2Fcredentials.example.edu%2Foid4vci%2Foffers%2Fx"
+    )
+    pdf = render(learner, microcredential, wallet_offer=offer)
+
+    text = text_of(pdf)
+    assert "Scan to verify this credential" in text and "Scan with your wallet app to add this credential" in text
+    annotations = [a.get_object() for a in PdfReader(io.BytesIO(pdf)).pages[0].get("/Annots", [])]
+    boxes = {a["/A"]["/URI"]: [float(v) for v in a["/Rect"]] for a in annotations}
+    assert set(boxes) == {VERIFY_URL, offer}
+    offer_box, verify_box = boxes[offer], boxes[VERIFY_URL]
+    assert offer_box[2] < verify_box[0]  # side by side, not on top of each other
+    assert "wallet" not in text_of(render(learner, microcredential))
+    for outcome in microcredential.learning_outcomes:
+        assert outcome in text, outcome

@@ -130,8 +130,10 @@ def render_certificate_pdf(
     issued_at: datetime,
     verification_url: str,
     credential_id: str | None = None,
+    wallet_offer: str | None = None,
 ) -> bytes:
-    """Render the certificate and return the PDF bytes."""
+    """Render the certificate and return the PDF bytes; `wallet_offer` (an `openid-credential-offer://` URI) adds
+    a second, labelled QR code beside the verification one, for adding the credential to a wallet."""
     fonts = _fonts()
     mc = microcredential
     page_w, page_h = landscape(A4)
@@ -145,8 +147,12 @@ def render_certificate_pdf(
     _draw_frame(canvas, page_w, page_h)
     _draw_heading(canvas, fonts, learner, mc, page_w, page_h)
     left_x = 28 * mm
-    _draw_outcomes(canvas, fonts, mc, left_x, page_w - 2 * left_x - 62 * mm, page_h - 113 * mm)
+    reserved = 62 * mm if wallet_offer is None else 104 * mm
+    _draw_outcomes(canvas, fonts, mc, left_x, page_w - 2 * left_x - reserved, page_h - 113 * mm)
     qr_box = _draw_qr_block(canvas, fonts, verification_url, page_w - left_x)
+    if wallet_offer is not None:
+        offer_box = _draw_qr_block(canvas, fonts, wallet_offer, page_w - left_x - 46 * mm, label=WALLET_LABEL)
+        canvas.linkURL(wallet_offer, offer_box, relative=0)
     _draw_footer(canvas, fonts, mc.awarding_body, issued_at, verification_url, credential_id, left_x)
     canvas.linkURL(verification_url, qr_box, relative=0)
     canvas.showPage()
@@ -238,20 +244,24 @@ def _outcome_paragraphs(fonts: _Fonts, outcomes: Sequence[str], column_w: float,
     return paragraphs[:1]
 
 
+VERIFY_LABEL = "Scan to verify this credential"
+WALLET_LABEL = "Scan with your wallet app to add this credential (it asks for the PIN we sent you)"
+
+
 def _draw_qr_block(
-    canvas: Canvas, fonts: _Fonts, verification_url: str, right_x: float
+    canvas: Canvas, fonts: _Fonts, data: str, right_x: float, label: str = VERIFY_LABEL
 ) -> tuple[float, float, float, float]:
-    """QR code and its caption on the right; returns the code's box (for the link)."""
+    """A QR code and its caption, ending at `right_x`; returns the code's box (for the link)."""
     qr_size = 38 * mm
     qr_x = right_x - qr_size
     qr_y = 44 * mm
-    _draw_qr(canvas, verification_url, qr_x, qr_y, qr_size)
+    _draw_qr(canvas, data, qr_x, qr_y, qr_size)
     caption = ParagraphStyle(
         "caption", fontName=fonts.sans, fontSize=7, leading=8.5, textColor=GREY, alignment=TA_CENTER
     )
-    label = Paragraph("Scan to verify this credential", caption)
-    label.wrap(qr_size + 20 * mm, 20 * mm)
-    label.drawOn(canvas, qr_x - 10 * mm, qr_y + qr_size + 2 * mm)
+    text = Paragraph(label, caption)
+    text.wrap(qr_size + 6 * mm, 20 * mm)
+    text.drawOn(canvas, qr_x - 3 * mm, qr_y + qr_size + 2 * mm)  # drawOn's y is the caption's bottom line
     return (qr_x, qr_y, qr_x + qr_size, qr_y + qr_size)
 
 

@@ -25,7 +25,7 @@ from certification.adapters.oid4vci import (
     new_tx_code,
     sha256_hex,
 )
-from certification.adapters.oid4vci_metadata import credential_offer, offer_qr_payload
+from certification.adapters.oid4vci_metadata import credential_offer
 from certification.store import CredentialRow, Database, Store
 from certification.store_offers import AccessTokenRow, OfferRow
 from certification.usecases.events import EVENT_IDS, SOURCE
@@ -74,14 +74,14 @@ def create_offer(store: Store, credential: CredentialRow, issuer: Issuer) -> Off
         enrolment_id=credential.enrolment_id,
         credential_id=credential.id,
         student_id=credential.student_id,
-        offer_id=offer_id,
-        credential_offer_uri=offer_qr_payload(issuer, offer_id),
+        offer_page_url=f"{issuer.credential_url(credential.id)}/offer",
         tx_code=tx_code,
         offered_at=at.replace(microsecond=0),
     )
     event_id = EVENT_IDS.of("credential-offer-created", offer_id)
     store.publish(new_event(payload, source=SOURCE, event_id=event_id, time=payload.offered_at))
-    log.info("credential offered", extra={"credential_id": credential.id, "offer_id": offer_id})
+    # Never the offer id in a log: it fetches the offer, and so the pre-authorized code.
+    log.info("credential offered", extra={"credential_id": credential.id})
     return offer
 
 
@@ -161,7 +161,7 @@ def redeem_code(database: Database, code: str, tx_code: str, issuer: Issuer, pol
             store.save(offer)
             grant = None
             left = policy.max_attempts - offer.failed_attempts
-            log.info("wrong tx_code", extra={"offer_id": offer.id, "attempts_left": left})
+            log.info("wrong tx_code", extra={"credential_id": offer.credential_id, "attempts_left": left})
         else:
             grant = _grant(store, offer, at)
     if grant is None:
@@ -180,5 +180,5 @@ def _grant(store: Store, offer: OfferRow, at: datetime) -> AccessGrant:
         expires_at=at + ACCESS_TOKEN_LIFETIME,
     )
     store.save(offer, row)
-    log.info("pre-authorized code redeemed", extra={"offer_id": offer.id, "credential_id": offer.credential_id})
+    log.info("pre-authorized code redeemed", extra={"credential_id": offer.credential_id})
     return AccessGrant(token, int(ACCESS_TOKEN_LIFETIME.total_seconds()))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from certification.adapters.issuer import Issuer
+from certification.adapters.oid4vci_metadata import offer_qr_payload
 from certification.adapters.pdf import render_certificate_pdf
 from certification.domain import CompletionStatus, Learner, certificate
 from certification.store import (
@@ -69,8 +70,12 @@ def certificate_pdf(database: Database, issuer: Issuer, credential_id: str) -> b
     with database.reading() as store:
         row = store.credential(credential_id)
         enrolment = None if row is None else store.enrolment(row.enrolment_id)
+        offer = None if row is None else store.latest_offer(row.id)
     if row is None or enrolment is None:
         return None
+    # The wallet offer's QR code while it is neither used nor withdrawn (revocation withdraws it); not its expiry
+    # or attempts, which paper outlives anyway: the wallet is then told, and the learner asks for a re-offer.
+    usable = offer is not None and offer.redeemed_at is None and offer.withdrawn_at is None
     return render_certificate_pdf(
         learner=Learner(
             id=enrolment.student_id,
@@ -82,6 +87,7 @@ def certificate_pdf(database: Database, issuer: Issuer, credential_id: str) -> b
         issued_at=certificate.issued_at_of(row.document),
         verification_url=issuer.verification_url(row.url),
         credential_id=row.url,
+        wallet_offer=offer_qr_payload(issuer, offer.id) if usable and offer is not None else None,
     )
 
 
