@@ -53,17 +53,18 @@ def service(node, tmp_path_factory: pytest.TempPathFactory, postgres_or_sqlite: 
 
 
 def learner_offer(service: Service, credential_id: str, enrolment_id: str) -> tuple[str, str]:
-    """What the learner has: the QR payload from their offer page, and the PIN from the notification."""
+    """What the learner has: the PIN and the link to their offer page from the notification, and the QR payload
+    from that page."""
+    notified = service.notified_offer(enrolment_id)
+    assert notified["credential_id"] == credential_id
+    assert notified["offer_page_url"] == f"{service.base_url}/credentials/{credential_id}/offer"
     with service.client(service.reader_token) as client:
-        page = client.get(f"/credentials/{credential_id}/offer")
+        page = client.get(notified["offer_page_url"])
     assert page.status_code == 200, page.text
     shown = {html.unescape(match) for match in QR_PAYLOAD.findall(page.text)}
     assert len(shown) == 1, f"the offer page shows {len(shown)} offer payloads"
     qr_payload = shown.pop()
     assert offer_uri_of(qr_payload).startswith(f"{service.base_url}/oid4vci/offers/")
-    notified = service.notified_offer(enrolment_id)
-    assert notified["credential_id"] == credential_id
-    assert notified["credential_offer_uri"] == qr_payload
     return qr_payload, notified["tx_code"]
 
 
