@@ -8,13 +8,20 @@ import json
 import logging
 from urllib.parse import quote
 
+import httpx
 import jwt
 import pytest
+from certification.adapters import generate_secret_key
+from certification.adapters.issuer import Issuer
 from certification.adapters.sd_jwt_vc import credential_configuration
+from certification.config import CertificationSettings
+from certification.entrypoints.http import create_app
+from certification.entrypoints.kafka import event_handlers
+from certification.store import Database
 from pypdf import PdfReader
 from reliability.topics import topic_config
 
-from tests.certification.certification_support import BASE_URL, TOKEN
+from tests.certification.certification_support import API_TOKENS, BASE_URL, TOKEN, apply, heritage_published
 from tests.certification.oid4vci_support import (
     AS_JSON,
     LDP_VC,
@@ -141,6 +148,10 @@ async def test_the_learner_page_shows_the_offer_qr_and_a_reoffer_replaces_it(wal
     assert again.status_code == 201 and again.json()["offer_id"] != offer.offer_id
     assert len(offers_made(engine)) == 2 and offers_made(engine)[1]["tx_code"] != ""
     assert (await wallet_client.get(f"/oid4vci/offers/{offer.offer_id}")).status_code == 404
+    now_shown = await wallet_client.get(
+        f"/credentials/{offer.credential.id}/offer", headers={**registrar, "Accept": "application/json"}
+    )
+    assert now_shown.json()["offer_id"] == again.json()["offer_id"]  # the test's clock stood still meanwhile
     old = await redeem(wallet_client, offer.code, offer.tx_code)
     assert old.status_code == 400 and old.json()["error"] == "invalid_grant"
 
@@ -213,3 +224,27 @@ async def test_the_certificate_carries_the_open_offer_and_drops_it_once_used(wal
 def _links(pdf: bytes) -> list[str]:
     page = PdfReader(io.BytesIO(pdf)).pages[0]
     return [a.get_object()["/A"]["/URI"] for a in page.get("/Annots", []) if "/A" in a.get_object()]
+
+
+async def test_another_replica_accepts_the_offer_token_and_nonce_of_the_first(
+    database_url, engine, canonical_workers, clock
+):
+    secret = generate_secret_key()
+    replicas = [Issuer.create(base_url=BASE_URL, key_id="key-2026", secret=secret, clock=clock) for _ in range(3)]
+    settings = CertificationSettings(database_url=database_url, public_base_url=BASE_URL, api_tokens=API_TOKENS)
+    apps = [
+        create_app(settings, Database(engine), replica, canonical_workers=canonical_workers) for replica in replicas
+    ]
+    clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) for app in apps]
+    apply(engine, event_handlers(replicas[0]), heritage_published())
+    try:
+        offer = await offered(clients[0], engine, replicas[0], "enr-1")
+        token = await access_token(clients[1], offer)
+        key = WalletKey.es256()
+        body = {"credential_configuration_id": LDP_VC, "proofs": {"jwt": [key.proof(await nonce(clients[1]))]}}
+        response = await request_credential(clients[2], token, body)
+    finally:
+        for client in clients:
+            await client.aclose()
+
+    assert response.status_code == 200, response.text

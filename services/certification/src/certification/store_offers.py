@@ -88,10 +88,12 @@ class OfferQueries:
         return self.session.scalars(statement).one_or_none()
 
     def latest_offer(self, credential_id: str) -> OfferRow | None:
+        """The one not withdrawn if there is one (a re-offer in the same instant must not lose to the old one),
+        else the newest."""
         statement = (
             select(OfferRow)
             .where(col(OfferRow.credential_id) == credential_id)
-            .order_by(col(OfferRow.created_at).desc(), col(OfferRow.id))
+            .order_by(col(OfferRow.withdrawn_at).is_not(None), col(OfferRow.created_at).desc(), col(OfferRow.id))
             .limit(1)
         )
         return self.session.scalars(statement).one_or_none()
