@@ -252,5 +252,5 @@ def _kb_claims(kb: str, jwk: JsonObject) -> JsonObject:
         return jwt.decode(kb, key.key, algorithms=[header["alg"]], options=_ANY_TIME)
     except jwt.InvalidSignatureError:
         raise _Failed("the key-binding JWT is not signed by the key in cnf.jwk") from None
-    except (jwt.InvalidTokenError, jwt.PyJWKError) as error:
+    except (jwt.InvalidTokenError, jwt.PyJWKError, jwt.InvalidKeyError) as error:  # InvalidKeyError: alg vs cnf kty
         raise _Failed(f"the key-binding JWT cannot be checked: {type(error).__name__}") from None
