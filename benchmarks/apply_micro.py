@@ -26,6 +26,7 @@ from reliability.consumer import ConsumerSettings, IdempotentConsumer
 from benchmarks import experiments as exp
 from benchmarks import workload
 from benchmarks.billing_pipeline import Databases
+from benchmarks.service_process import API_TOKENS
 from contracts import topics
 
 
@@ -95,7 +96,7 @@ def measure(
     """(CPU seconds per event, wall seconds per event) of applying `events` in batches of `batch`."""
     prefix = f"micro-{run or uuid.uuid4().hex[:8]}-"
     with exp.applied(variant):
-        _app, runtime = build(BillingSettings(database_url=database_url, topic_prefix=prefix, api_tokens=["x"]))
+        _app, runtime = build(BillingSettings(database_url=database_url, topic_prefix=prefix, api_tokens=API_TOKENS))
         consumer = IdempotentConsumer(
             ConsumerSettings(
                 name="billing", bootstrap_servers="unused:9092", group_id="billing",

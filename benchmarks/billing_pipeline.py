@@ -37,6 +37,7 @@ from sqlalchemy.engine import make_url
 from benchmarks import experiments as exp
 from benchmarks import workload
 from benchmarks.raw_loop import RAW_OUTPUT, raw_loop
+from benchmarks.service_process import API_TOKENS
 from contracts import topics
 
 log = logging.getLogger("benchmarks")
@@ -203,7 +204,7 @@ async def billing_runtime(
         database_url=database_url,
         topic_prefix=prefix,
         topic_partitions=PARTITIONS,
-        api_tokens=["bench"],
+        api_tokens=API_TOKENS,
         instance_id=f"bench-{uuid.uuid4().hex[:6]}",
     )
     with exp.applied(experiments):

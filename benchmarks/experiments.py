@@ -4,8 +4,9 @@ Nothing here is used outside the benchmark. Each experiment is a context manager
 duration of one run and restores it afterwards. The batch path these experiments once prototyped (no savepoint
 per event, multi-row processed-event and outbox INSERTs, a set-oriented billing handler) is in the kit and in
 billing since the batch-path commit; what is left measures the paths the kit still has (`per-event`,
-`savepoints`), settings (`max-records-2000`, `sqlite-sync-off`) and the relay (`relay-lease`, `relay-core`,
-`relay-waits`).
+`savepoints`), settings (`max-records-2000`, `sqlite-sync-off`), the relay (`relay-lease`, `relay-waits`) and,
+undoing the changes of issue 14 one by one, the kit before them (`relay-orm`, `decode-stepwise`,
+`span-per-event`; all three: `before`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def experiment(name: str) -> Callable[[Callable[[], Iterator[None]]], Callable[[
     return register
 
 
-ALIASES = {"relay": ("relay-lease", "relay-core")}
+ALIASES = {"before": ("relay-orm", "decode-stepwise", "span-per-event")}
 
 
 def expand(names: Sequence[str]) -> tuple[str, ...]:
@@ -167,25 +168,59 @@ def _relay_lease() -> Iterator[None]:
         yield
 
 
-@experiment("relay-core")
-def _relay_core() -> Iterator[None]:
-    """The relay reads unpublished rows as plain Core rows (no ORM objects) and 2000 per batch instead of 500."""
+@experiment("relay-orm")
+def _relay_orm() -> Iterator[None]:
+    """The relay as before the Core change: the batch loaded as ORM objects, the parked heads in a second
+    session and thread hop (for comparing the two in one run)."""
+    import asyncio
+
     from reliability.outbox import OutboxRelay
+    from reliability.outbox_parking import blocking_heads
     from reliability.tables import OutboxMessage
     from sqlalchemy import select
+    from sqlmodel import Session, col
 
-    table = OutboxMessage.__table__  # type: ignore[attr-defined]
-    statement = (
-        select(table.c.id, table.c.topic, table.c.key, table.c.value, table.c.headers)
-        .where(table.c.published_at.is_(None))
-        .order_by(table.c.id)
-    )
+    def load(self: Any) -> tuple[list[Any], dict[Any, int]]:
+        with Session(self._engine, expire_on_commit=False) as session:
+            statement = (
+                select(OutboxMessage)
+                .where(col(OutboxMessage.published_at).is_(None))
+                .where(col(OutboxMessage.parked_at).is_(None))
+                .order_by(col(OutboxMessage.id))
+                .limit(self._settings.batch_size)
+            )
+            return list(session.scalars(statement)), {}
 
-    def load(self: Any) -> list[Any]:
-        with self._engine.connect() as connection:
-            return list(connection.execute(statement.limit(2000)))
+    kit_publish = OutboxRelay.publish_pending
 
-    with patched(OutboxRelay, "_load_unpublished", load):
+    async def publish(self: Any) -> int:
+        await asyncio.to_thread(blocking_heads, self._engine)  # the second hop the kit made
+        return await kit_publish(self)
+
+    with patched(OutboxRelay, "_load_unpublished", load), patched(OutboxRelay, "publish_pending", publish):
+        yield
+
+
+# --- consumer: the contract and tracing work per event, as before the decode-once change ---------------------------
+
+
+@experiment("decode-stepwise")
+def _decode_stepwise() -> Iterator[None]:
+    """Every input decoded the step-by-step way (json.loads, the envelope, then the payload): the kit before
+    the one-pass decoder."""
+    from contracts.envelope import decode_event_stepwise
+    from reliability import applying
+
+    with patched(applying, "decode_event", decode_event_stepwise):
+        yield
+
+
+@experiment("span-per-event")
+def _span_per_event() -> Iterator[None]:
+    """A span per consumed event even with tracing off (the API's no-op tracer), as before."""
+    from reliability import tracing
+
+    with patched(tracing, "tracing_on", lambda: True):
         yield
 
 

@@ -11,6 +11,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import secrets
 import signal
 import socket
 import statistics
@@ -28,7 +29,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from benchmarks import workload
 from contracts import topics
 
-TOKEN = "bench-token"  # noqa: S105 - bearer token of a throwaway local process
+TOKEN = secrets.token_urlsafe(32)  # bearer token of a throwaway local process, new per run
+API_TOKENS = f"bench:{TOKEN}:enrolments:read enrolments:write billing:read credentials:read"
 
 
 def free_port() -> int:
@@ -45,7 +47,7 @@ def service_environment(bootstrap: str, database_url: str, prefix: str, port: in
             "DATABASE_URL": database_url,
             "TOPIC_PREFIX": prefix,
             "TOPIC_PARTITIONS": str(partitions),
-            "API_TOKENS": TOKEN,
+            "API_TOKENS": API_TOKENS,
             "HTTP_HOST": "127.0.0.1",
             "HTTP_PORT": str(port),
             "LOG_FORMAT": "json",

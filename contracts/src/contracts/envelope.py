@@ -6,13 +6,14 @@ and keep their order. Value = one CloudEvents JSON object; header ``content-type
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from contracts.events import EVENT_TYPES, EventPayload
 from contracts.limits import MAX_EVENT_BYTES
@@ -84,6 +85,9 @@ class CloudEvent(Generic[PayloadT]):
     time: datetime
     subject: str
     data: PayloadT
+    wire_json: dict[str, Any] | None = field(default=None, init=False, compare=False, repr=False)
+    """`to_json()` as `new_event` built and checked it, so `to_kafka` serialises it without building it again.
+    Not an init field, so `dataclasses.replace` (an event with another source, say) starts without it."""
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -103,7 +107,8 @@ class CloudEvent(Generic[PayloadT]):
         }
 
     def to_kafka(self) -> KafkaRecord:
-        value = json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        document = self.to_json() if self.wire_json is None else self.wire_json
+        value = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         return KafkaRecord(
             topic=self.data.topic,
             key=self.subject.encode("utf-8"),
@@ -128,10 +133,13 @@ def new_event(
         subject=data.subject(),
         data=data,
     )
+    document = event.to_json()
     try:
-        Envelope.model_validate(event.to_json())
+        # The envelope's attributes; `data` is the payload just validated as its model, here only its JSON form.
+        Envelope.model_validate({**document, "data": {}})
     except ValidationError as error:
         raise InvalidEvent("not a valid CloudEvent: " + describe_validation_error(error)) from error
+    object.__setattr__(event, "wire_json", document)  # frozen: set once, here, before anyone sees the event
     return event
 
 
@@ -147,13 +155,28 @@ def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
 def decode_event(
     value: bytes | None, *, key: bytes | None = None, known_types: dict[str, type[EventPayload]] | None = None
 ) -> CloudEvent[EventPayload]:
-    """Parse one Kafka message value into a typed event, or raise InvalidEvent saying exactly what is wrong."""
-    if value is None:
-        raise InvalidEvent("message has no value (tombstone); expected a CloudEvents JSON object")
-    if len(value) > MAX_EVENT_BYTES:
-        raise InvalidEvent(f"value is {len(value)} bytes, over the contract's maximum of {MAX_EVENT_BYTES}")
+    """Parse one Kafka message value into a typed event, or raise InvalidEvent saying exactly what is wrong.
+
+    A valid value is decoded once, from its bytes: Pydantic's JSON validator checks envelope and payload in one
+    pass (`_wire_model`). Anything that pass refuses is decoded again the long way (`decode_event_stepwise`),
+    which says what is wrong in the order a producer fixes it and has the last word on what is accepted.
+    """
+    value = _bounded(value)
+    types = EVENT_TYPES if known_types is None else known_types
     try:
-        raw = json.loads(value.decode("utf-8"))
+        # str, not bytes: the JSON parser would take bytes that are not UTF-8 inside a string it skips.
+        wire = _wire_model(tuple(types.items())).validate_json(value.decode("utf-8"))
+    except (UnicodeDecodeError, ValidationError):
+        return decode_event_stepwise(value, key=key, known_types=types)
+    return _checked(wire, wire.data, key)
+
+
+def decode_event_stepwise(
+    value: bytes | None, *, key: bytes | None = None, known_types: dict[str, type[EventPayload]] | None = None
+) -> CloudEvent[EventPayload]:
+    """`decode_event` one step at a time: JSON, then the envelope, then the payload its `type` names."""
+    try:
+        raw = json.loads(_bounded(value).decode("utf-8"))
     except UnicodeDecodeError as error:
         raise InvalidEvent(f"value is not UTF-8: {error}") from error
     except json.JSONDecodeError as error:
@@ -167,8 +190,7 @@ def decode_event(
         envelope = Envelope.model_validate(raw)
     except ValidationError as error:
         raise InvalidEvent("not a valid CloudEvent: " + describe_validation_error(error)) from error
-    if envelope.datacontenttype.split(";")[0].strip().lower() != DATA_CONTENT_TYPE:
-        raise InvalidEvent(f"datacontenttype must be {DATA_CONTENT_TYPE!r}, got {envelope.datacontenttype!r}")
+    _check_content_type(envelope)
     types = EVENT_TYPES if known_types is None else known_types
     model = types.get(envelope.type)
     if model is None:
@@ -177,6 +199,25 @@ def decode_event(
         data = model.model_validate(envelope.data)
     except ValidationError as error:
         raise InvalidEvent(f"invalid {envelope.type} data: " + describe_validation_error(error, "data.")) from error
+    return _checked(envelope, data, key)
+
+
+def _bounded(value: bytes | None) -> bytes:
+    if value is None:
+        raise InvalidEvent("message has no value (tombstone); expected a CloudEvents JSON object")
+    if len(value) > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"value is {len(value)} bytes, over the contract's maximum of {MAX_EVENT_BYTES}")
+    return value
+
+
+def _check_content_type(envelope: Envelope | _WireEnvelope) -> None:
+    if envelope.datacontenttype.split(";")[0].strip().lower() != DATA_CONTENT_TYPE:
+        raise InvalidEvent(f"datacontenttype must be {DATA_CONTENT_TYPE!r}, got {envelope.datacontenttype!r}")
+
+
+def _checked(envelope: Envelope | _WireEnvelope, data: EventPayload, key: bytes | None) -> CloudEvent[EventPayload]:
+    """The checks across envelope, payload and Kafka key, once both are valid on their own."""
+    _check_content_type(envelope)
     if envelope.subject != data.subject():
         raise InvalidEvent(f"subject {envelope.subject!r} does not match the event's {data.subject()!r}")
     if key is not None and key.decode("utf-8", errors="replace") != envelope.subject:
@@ -189,3 +230,27 @@ def decode_event(
         subject=envelope.subject,
         data=data,
     )
+
+
+class _WireEnvelope(Envelope):
+    """An envelope whose `data` is already the typed payload (the models `_wire_model` builds subclass it)."""
+
+    data: Any
+
+
+@functools.cache
+def _wire_model(types: tuple[tuple[str, type[EventPayload]], ...]) -> TypeAdapter[Any]:
+    """One validator for a whole event of any of `types`: the envelope, with `type` choosing the payload model."""
+    envelopes = tuple(
+        create_model(
+            f"{model.__name__}Wire",
+            __base__=_WireEnvelope,
+            type=(Literal[name], ...),  # type: ignore[arg-type]  # a Literal of a run-time name
+            data=(model, ...),
+        )
+        for name, model in types
+    )
+    if len(envelopes) == 1:
+        return TypeAdapter(envelopes[0])
+    union: Any = Annotated[Union[envelopes], Field(discriminator="type")]  # noqa: UP007 - built at run time
+    return TypeAdapter(union)

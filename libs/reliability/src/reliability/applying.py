@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -175,9 +176,14 @@ class EventApplier:
         return self._batch_handlers.get(topic.removeprefix(self.settings.topic_prefix), self._batch_handler)
 
     def _types_of_topic(self, topic: str) -> dict[str, type[EventPayload]]:
-        """The contract's types for this topic: a type that belongs elsewhere is as wrong as an unknown one."""
-        logical = topic.removeprefix(self.settings.topic_prefix)
-        return {name: model for name, model in EVENT_TYPES.items() if model.topic == logical}
+        return contract_types_of(topic.removeprefix(self.settings.topic_prefix))
+
+
+@functools.cache
+def contract_types_of(logical_topic: str) -> dict[str, type[EventPayload]]:
+    """The contract's types for this topic: a type that belongs elsewhere is as wrong as an unknown one.
+    One dict per topic, built once (and so one one-pass validator per topic, see `contracts.decode_event`)."""
+    return {name: model for name, model in EVENT_TYPES.items() if model.topic == logical_topic}
 
 
 def by_partition(records: Sequence[Record]) -> dict[TopicPartition, list[Record]]:

@@ -16,13 +16,13 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
 from contracts.limits import MAX_EVENT_BYTES
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -31,12 +31,21 @@ from reliability import metrics
 from reliability.consumer import RejectEvent
 from reliability.database import transaction
 from reliability.lease import release_lease, try_acquire_lease
-from reliability.outbox_delivery import BatchOutcome, send_batch
+from reliability.outbox_delivery import BatchOutcome, Key, OutboxRow, send_batch
 from reliability.outbox_parking import blocking_heads, count_parked, park_rows
 from reliability.tables import OutboxMessage
 from reliability.tracing import trace_headers
 
 log = logging.getLogger(__name__)
+
+
+_ROWS: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+_UNPUBLISHED = (
+    select(_ROWS.c.id, _ROWS.c.topic, _ROWS.c.key, _ROWS.c.value, _ROWS.c.headers)
+    .where(_ROWS.c.published_at.is_(None))
+    .where(_ROWS.c.parked_at.is_(None))
+    .order_by(_ROWS.c.id)
+)
 
 
 class EventTooLarge(RejectEvent):
@@ -195,10 +204,9 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish one batch of unpublished rows; returns how many were published or parked."""
-        rows = await asyncio.to_thread(self._load_unpublished)
+        rows, heads = await asyncio.to_thread(self._load_unpublished)
         if not rows:
             return 0
-        heads = await asyncio.to_thread(blocking_heads, self._engine)
         # Sends are queued in id order on one idempotent producer, so per-partition order is kept even
         # though we only await the acknowledgements together; each send's own future says how its row fared.
         outcome = await send_batch(self._producer, rows, heads, self._settings.topic_prefix)
@@ -247,22 +255,17 @@ class OutboxRelay:
     def producer(self) -> AIOKafkaProducer:
         return self._producer
 
-    def _load_unpublished(self) -> list[OutboxMessage]:
-        with Session(self._engine, expire_on_commit=False) as session:
-            statement = (
-                select(OutboxMessage)
-                .where(col(OutboxMessage.published_at).is_(None))
-                .where(col(OutboxMessage.parked_at).is_(None))
-                .order_by(col(OutboxMessage.id))
-                .limit(self._settings.batch_size)
-            )
-            return list(session.scalars(statement))
+    def _load_unpublished(self) -> tuple[Sequence[OutboxRow], dict[Key, int]]:
+        """The next batch as plain rows (building ORM objects was a third of the relay's time) and, if there is
+        one, the keys parked behind a head, read on the same connection."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(_UNPUBLISHED.limit(self._settings.batch_size)).all()
+            heads = blocking_heads(connection) if rows else {}
+        return rows, heads
 
     def _mark_published(self, ids: list[int]) -> None:
-        with transaction(self._engine) as session:
-            session.execute(
-                update(OutboxMessage).where(col(OutboxMessage.id).in_(ids)).values(published_at=datetime.now(UTC))
-            )
+        with self._engine.begin() as connection:
+            connection.execute(update(_ROWS).where(_ROWS.c.id.in_(ids)).values(published_at=datetime.now(UTC)))
 
     def _delete_old_published_rows(self) -> None:
         cutoff = datetime.now(UTC) - self._settings.keep_published_for

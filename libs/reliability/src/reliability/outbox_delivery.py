@@ -21,7 +21,9 @@ refused row and starts a fresh producer (`OutboxRelay(renew_producer=...)`).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
@@ -29,13 +31,27 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from contracts.limits import BROKER_MAX_MESSAGE_BYTES
 
 from reliability.outbox_parking import waiting_reason
-from reliability.tables import OutboxMessage
 
 PERMANENT_ERROR_CODES = frozenset({2, 10, 17, 18, 32, 43, 87})
 """CORRUPT_MESSAGE, MESSAGE_TOO_LARGE, INVALID_TOPIC_EXCEPTION, RECORD_LIST_TOO_LARGE, INVALID_TIMESTAMP,
 UNSUPPORTED_FOR_MESSAGE_FORMAT, INVALID_RECORD."""
 
 Key = tuple[str, bytes]
+
+
+class OutboxRow(Protocol):
+    """What the relay reads of an outbox row (a Core row of `outbox_message`)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def key(self) -> bytes: ...
+    @property
+    def value(self) -> bytes: ...
+    @property
+    def headers(self) -> list[list[str]]: ...
 
 
 def is_permanent(error: BaseException) -> bool:
@@ -68,14 +84,14 @@ class BatchOutcome:
         self.refused[row_id] = type(error).__name__
 
 
-def record_size(row: OutboxMessage, headers: list[tuple[str, bytes]]) -> int:
+def record_size(row: OutboxRow, headers: list[tuple[str, bytes]]) -> int:
     """The size the record takes in a batch of its own: what the broker compares with `max.message.bytes`."""
     return int(DefaultRecordBatchBuilder.estimate_size_in_bytes(row.key, row.value, headers))
 
 
 async def send_batch(
     producer: AIOKafkaProducer,
-    rows: list[OutboxMessage],
+    rows: Sequence[OutboxRow],
     heads: dict[Key, int],
     topic_prefix: str = "",
     limit: int = BROKER_MAX_MESSAGE_BYTES,
@@ -83,7 +99,7 @@ async def send_batch(
     """Send `rows` (id order) except those of keys in `heads` (parked behind their head); gather each delivery."""
     outcome = BatchOutcome()
     blocked = dict(heads)
-    sent: list[tuple[OutboxMessage, asyncio.Future[object]]] = []
+    sent: list[tuple[OutboxRow, asyncio.Future[object]]] = []
     for row in rows:
         assert row.id is not None
         key: Key = (row.topic, bytes(row.key))
@@ -109,7 +125,7 @@ async def send_batch(
     return outcome
 
 
-def _settle(outcome: BatchOutcome, blocked: dict[Key, int], row: OutboxMessage, result: object) -> None:
+def _settle(outcome: BatchOutcome, blocked: dict[Key, int], row: OutboxRow, result: object) -> None:
     assert row.id is not None
     key: Key = (row.topic, bytes(row.key))
     if not isinstance(result, BaseException):

@@ -15,11 +15,12 @@ Every other key keeps flowing. `mc-ops outbox parked|release|discard` is the ope
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, Table, and_, func, not_, or_, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from reliability.database import transaction
@@ -56,7 +57,7 @@ def _open_parked() -> ColumnElement[bool]:
     )
 
 
-def blocking_heads(engine: Engine) -> dict[tuple[str, bytes], int]:
+def blocking_heads(engine: Engine | Connection) -> dict[tuple[str, bytes], int]:
     """{(topic, key): id of its first parked row} for every key whose later rows must wait."""
     statement = (
         select(_ROWS.c.topic, _ROWS.c.key, func.min(_ROWS.c.id))
@@ -64,8 +65,8 @@ def blocking_heads(engine: Engine) -> dict[tuple[str, bytes], int]:
         .where(not_(_ROWS.c.parked_reason.startswith(WAITING_PREFIX)))
         .group_by(_ROWS.c.topic, _ROWS.c.key)
     )
-    with Session(engine) as session:
-        return {(topic, bytes(key)): int(head) for topic, key, head in session.execute(statement)}
+    with engine.connect() if isinstance(engine, Engine) else nullcontext(engine) as connection:
+        return {(topic, bytes(key)): int(head) for topic, key, head in connection.execute(statement)}
 
 
 def park_rows(engine: Engine, reasons: dict[int, str]) -> None:

@@ -7,10 +7,11 @@ headers are still propagated when a caller upstream started a trace.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -38,6 +39,8 @@ def configure_tracing(service: str, otlp_endpoint: str | None, exporter: SpanExp
 
 def trace_headers() -> list[tuple[str, bytes]]:
     """The current trace context as Kafka headers, to send along with an event."""
+    if trace.get_current_span().get_span_context() == trace.INVALID_SPAN_CONTEXT:
+        return []  # what the W3C propagator does too, without building a carrier per event
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return [(name, value.encode("ascii")) for name, value in carrier.items() if name in TRACE_HEADERS]
@@ -48,11 +51,30 @@ def context_from_headers(headers: Sequence[tuple[str, bytes]] | None) -> Context
     return propagate.extract(carrier)
 
 
-@contextmanager
+def tracing_on() -> bool:
+    """True once a tracer provider is installed (`configure_tracing`); else the API's no-op tracer is in use."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+
+
+_NO_SPAN = nullcontext()
+
+
 def consuming(
     event_type: str, event_id: str, subject: str, headers: Sequence[tuple[str, bytes]] | None
-) -> Iterator[None]:
-    """A span for applying one consumed event, child of the span that published it."""
+) -> AbstractContextManager[None]:
+    """A span for applying one consumed event, child of the span that published it.
+
+    With tracing off no span is made (its cost was 3-6 % of billing's time): only the publisher's span context is
+    made current, as the no-op tracer's span would, so what the event leads to carries the same `traceparent`."""
+    if tracing_on():
+        return _span(event_type, event_id, subject, headers)
+    if headers and any(name == "traceparent" for name, _ in headers):
+        return _continued(trace.get_current_span(context_from_headers(headers)))
+    return _NO_SPAN
+
+
+@contextmanager
+def _span(event_type: str, event_id: str, subject: str, headers: Sequence[tuple[str, bytes]] | None) -> Iterator[None]:
     attributes = {
         "messaging.system": "kafka",
         "cloudevents.event_type": event_type,
@@ -66,6 +88,15 @@ def consuming(
         attributes=attributes,
     ):
         yield
+
+
+@contextmanager
+def _continued(remote: trace.Span) -> Iterator[None]:
+    token = otel_context.attach(trace.set_span_in_context(remote))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def trace_requests(app: FastAPI) -> None:
