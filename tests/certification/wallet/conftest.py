@@ -4,8 +4,6 @@ when Node.js is absent, as the interop verifier's are."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,30 +12,17 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.certification.node_packages import node_or_skip, npm_ci
 from tests.db_fixtures import _drop_database as drop_database
 
 HERE = Path(__file__).parent
 
 
-def _npm_ci(directory: Path, marker: str) -> None:
-    if (directory / "node_modules" / marker).is_dir():
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.fail("node is installed but npm is not: cannot install the wallet's packages")
-    done = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund"], cwd=directory, capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, f"npm ci in {directory.name} failed:\n{done.stdout}\n{done.stderr}"
-
-
 @pytest.fixture(scope="session")
 def node() -> str:
-    node_bin = shutil.which("node")
-    if node_bin is None:
-        pytest.skip("Node.js is not installed: the wallet (wallet.mjs) and the verifiers need `node` and `npm`")
-    _npm_ci(HERE, "@openid4vc/openid4vci")
-    _npm_ci(HERE.parent / "interop", "@digitalbazaar/vc")
+    node_bin = node_or_skip("the wallet (wallet.mjs) and the verifiers")
+    npm_ci(HERE, "@openid4vc/openid4vci")
+    npm_ci(HERE.parent / "interop", "@digitalbazaar/vc")
     return node_bin
 
 
