@@ -272,7 +272,7 @@ def test_the_operations_guide_runs_as_written(compose_stack, tmp_path):
     with tarfile.open(tmp_path / "kafka-data.tgz") as archive:
         assert "./meta.properties" in archive.getnames()
     public_key = next(text for command, text in outputs.items() if command.endswith("certification public-key"))
-    assert re.fullmatch(r"key-1=z6Mk\w+\n", public_key), public_key
+    assert re.fullmatch(r"key-1=z6Mk\w+\njwt-key-1=B[\w-]{86}\n", public_key), public_key
     assert "billing" in outputs["docker compose exec -T billing mc-ops lag"]
     provisioned = outputs["docker compose logs --no-log-prefix kafka-setup"]
     assert all(f"set the SCRAM-SHA-512 password of {name} " in provisioned for name in SERVICES), provisioned
