@@ -3,6 +3,7 @@ other systems' events are recorded, a cancellation may come first, and conflicts
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -141,7 +142,7 @@ def test_text_that_cannot_be_stored_is_rejected_not_retried(engine):
         update={"student": event.data.student.model_copy(update={"given_name": "Jo\x00nas"})}
     )
     with pytest.raises(RejectEvent, match="NUL"):
-        apply(engine, type(event)(**{**event.__dict__, "data": broken}))
+        apply(engine, dataclasses.replace(event, data=broken))
     assert enrolment_count(engine) == 0
 
 

@@ -35,6 +35,7 @@ and why (FastStream 0.7.8 source, `faststream/`):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -56,6 +57,7 @@ from reliability.applying import (
     RejectEvent,
     by_partition,
 )
+from reliability.broker_start import start_when_reachable
 from reliability.consumer_settings import ConsumerSettings, RetryPolicy
 from reliability.error_classes import ErrorStreak, is_transient, safe_reason
 from reliability.http import Degraded
@@ -148,14 +150,21 @@ class IdempotentConsumer(EventApplier):
     async def run(self) -> None:
         """Start the broker's subscribers and consume until `stop()`; raises a bug of the kit that stopped it."""
         try:
-            await self.broker.start()
-            self.ready.set()
-            await self._stopping.wait()
-            await self._idle.wait()  # the batch being applied finishes (or gives up) first
+            if await start_when_reachable(lambda: self.broker.start(), self._discard_broker, self._stopping):
+                self.ready.set()
+                await self._stopping.wait()
+                await self._idle.wait()  # the batch being applied finishes (or gives up) first
         finally:
             await self.broker.stop()
         if self._failure is not None:
             raise self._failure
+
+    async def _discard_broker(self) -> None:
+        """After a start that failed half-way: stop what it started; the next attempt builds the broker anew."""
+        broker, self._broker = self._broker, None
+        if broker is not None:
+            with contextlib.suppress(Exception):
+                await broker.stop()
 
     async def _consume(self, subscriber: BatchSubscriber, records: Sequence[Record]) -> None:
         """The body of every subscriber: FastStream's flattened fetch, applied partition by partition."""
