@@ -6,14 +6,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 
 import pytest
+from reliability.topics import ensure_topics
 from stack.processes import free_port
 
+from contracts import topics
 from tests.kit.kit_support import applied_counts, cancellation, make_engine, publish
-from tests.kit.test_kit_consumer import consumer_for, prefix  # noqa: F401  (the fixture)
+from tests.kit.test_kit_consumer import consumer_for
 
 pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+async def kit_topics(kafka_bootstrap: str) -> str:
+    """A fresh topic prefix with the consumer's topic and its dead-letter topic."""
+    prefix = f"kitstart{uuid.uuid4().hex[:8]}."
+    names = [topics.ENROLMENT_EVENTS, topics.dead_letter_topic(topics.ENROLMENT_EVENTS)]
+    await ensure_topics(kafka_bootstrap, [prefix + name for name in names], partitions=3)
+    return prefix
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -37,16 +49,13 @@ async def open_gate(port: int, broker: str) -> asyncio.Server:
 
 
 async def test_a_consumer_started_while_kafka_is_unreachable_waits_and_then_consumes(
-    kafka_bootstrap,
-    prefix,
-    producer,
-    tmp_path,  # noqa: F811
+    kafka_bootstrap, kit_topics, producer, tmp_path
 ):
     engine = make_engine(f"sqlite:///{tmp_path}/kit.db")
     event = cancellation("enr-late-broker")
-    await publish(producer, prefix, [event])
+    await publish(producer, kit_topics, [event])
     gate = free_port()
-    consumer = consumer_for(f"127.0.0.1:{gate}", prefix, engine, producer)
+    consumer = consumer_for(f"127.0.0.1:{gate}", kit_topics, engine, producer)
     task = asyncio.create_task(consumer.run())
     server = None
     try:
@@ -67,9 +76,9 @@ async def test_a_consumer_started_while_kafka_is_unreachable_waits_and_then_cons
     assert applied_counts(engine) == {event.id: 1}
 
 
-async def test_a_consumer_stopped_before_kafka_is_reachable_returns_cleanly(prefix, producer, tmp_path):  # noqa: F811
+async def test_a_consumer_stopped_before_kafka_is_reachable_returns_cleanly(kit_topics, producer, tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path}/kit.db")
-    consumer = consumer_for(f"127.0.0.1:{free_port()}", prefix, engine, producer)
+    consumer = consumer_for(f"127.0.0.1:{free_port()}", kit_topics, engine, producer)
     task = asyncio.create_task(consumer.run())
     await asyncio.sleep(1.5)
     consumer.stop()
