@@ -21,13 +21,13 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 from stack import scenario
 from stack.demo import collect
 
 from contracts import topics
 from tests.containers.compose import ROOT, SERVICES, ComposeStack, clean_env
+from tests.kafka_logins import logs_in
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800)]
 
@@ -240,18 +240,6 @@ def as_run_here(command: str, stack: ComposeStack) -> str:
     return re.sub(r"(?<=\s)\.env(?=[\s)]|$)", str(stack.env_file), replaced)
 
 
-async def logs_in(stack: ComposeStack, principal: str, password: str) -> bool:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=stack.bootstrap, request_timeout_ms=8000, **stack.client_kwargs(principal, password)
-    )
-    try:
-        await admin.start()
-    except KafkaConnectionError:
-        return False
-    await admin.close()
-    return True
-
-
 def test_the_operations_guide_runs_as_written(compose_stack, tmp_path):
     """Last in the module: it stops and restarts the stack as the guide does."""
     commands = guide_commands()
@@ -281,8 +269,8 @@ def test_the_operations_guide_runs_as_written(compose_stack, tmp_path):
     # The rotation: billing (recreated, and its mc-ops above) runs on the new password; the old one is refused.
     new_password = compose_stack.kafka_password("billing")
     assert new_password != rotated_out
-    assert asyncio.run(logs_in(compose_stack, "billing", new_password))
-    assert not asyncio.run(logs_in(compose_stack, "billing", rotated_out))
+    assert asyncio.run(logs_in(compose_stack.bootstrap, compose_stack.client_kwargs("billing", new_password)))
+    assert not asyncio.run(logs_in(compose_stack.bootstrap, compose_stack.client_kwargs("billing", rotated_out)))
     assert compose_stack.exec("billing", "printenv", "KAFKA_SASL_PASSWORD").stdout.strip() == new_password
     assert (
         "mc_" in outputs["curl -fsS http://127.0.0.1:8002/metrics"]

@@ -11,24 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaConnectionError
 from opscli.cli import amain
 
 from tests.kafka_fixtures import SecuredKafka
-
-
-async def logs_in(secured: SecuredKafka, principal: str, password: str) -> bool:
-    """Whether `principal` authenticates with `password` (the admin client's bootstrap is the SCRAM exchange)."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=secured.bootstrap, request_timeout_ms=8000, **secured.client_kwargs(principal, password)
-    )
-    try:
-        await admin.start()
-    except KafkaConnectionError:
-        return False
-    await admin.close()
-    return True
+from tests.kafka_logins import logs_in
 
 
 def acl_file(tmp_path: Path, *principals: str) -> Path:
@@ -51,18 +37,22 @@ async def test_set_passwords_creates_a_user_then_rotates_it_and_the_old_password
     path = acl_file(tmp_path, campus)
     first, second = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     admin_env(secured_kafka, monkeypatch)
-    assert not await logs_in(secured_kafka, campus, first), "the user must not exist before"
+    assert not await logs_in(secured_kafka.bootstrap, secured_kafka.client_kwargs(campus, first)), (
+        "the user must not exist before"
+    )
     monkeypatch.setenv(variable, first)
     out = io.StringIO()
     assert await amain(["--topic-prefix", "pw.", "acls", "apply", str(path), "--set-passwords"], out=out) == 0
     assert f"set the SCRAM-SHA-512 password of {campus} (from {variable})" in out.getvalue()
     assert first not in out.getvalue()
-    assert await logs_in(secured_kafka, campus, first)
+    assert await logs_in(secured_kafka.bootstrap, secured_kafka.client_kwargs(campus, first))
     monkeypatch.setenv(variable, second)
     assert await amain(["acls", "apply", str(path), "--set-passwords", "--no-create-topics"], out=io.StringIO()) == 0
-    assert await logs_in(secured_kafka, campus, second)
+    assert await logs_in(secured_kafka.bootstrap, secured_kafka.client_kwargs(campus, second))
     with caplog.at_level(logging.ERROR, logger="aiokafka"):
-        assert not await logs_in(secured_kafka, campus, first), "the rotated-out password still logs in"
+        assert not await logs_in(secured_kafka.bootstrap, secured_kafka.client_kwargs(campus, first)), (
+            "the rotated-out password still logs in"
+        )
     assert "invalid credentials with SASL mechanism SCRAM-SHA-512" in caplog.text
 
 
@@ -78,12 +68,16 @@ async def test_without_its_variable_a_principal_is_left_alone_and_a_short_passwo
     out = io.StringIO()
     assert await amain(["acls", "apply", str(path), "--set-passwords", "--no-create-topics"], out=out) == 0
     assert "left the SCRAM credential of billing as it is: no BILLING_KAFKA_PASSWORD" in out.getvalue()
-    assert await logs_in(secured_kafka, "billing", secured_kafka.passwords["billing"])
+    assert await logs_in(
+        secured_kafka.bootstrap, secured_kafka.client_kwargs("billing", secured_kafka.passwords["billing"])
+    )
     monkeypatch.setenv("BILLING_KAFKA_PASSWORD", "change-me")
     assert await amain(["acls", "apply", str(path), "--set-passwords"], out=io.StringIO()) == 1
     error = capsys.readouterr().err
     assert "BILLING_KAFKA_PASSWORD: at least 16 characters" in error and "change-me" not in error
-    assert await logs_in(secured_kafka, "billing", secured_kafka.passwords["billing"])
+    assert await logs_in(
+        secured_kafka.bootstrap, secured_kafka.client_kwargs("billing", secured_kafka.passwords["billing"])
+    )
 
 
 async def test_a_service_principal_cannot_set_passwords(
@@ -95,4 +89,6 @@ async def test_a_service_principal_cannot_set_passwords(
     path = acl_file(tmp_path, "enrolment")
     assert await amain(["acls", "apply", str(path), "--set-passwords"], out=io.StringIO()) == 1
     assert "setting SCRAM credentials: CLUSTER_AUTHORIZATION_FAILED" in capsys.readouterr().err
-    assert await logs_in(secured_kafka, "enrolment", secured_kafka.passwords["enrolment"])
+    assert await logs_in(
+        secured_kafka.bootstrap, secured_kafka.client_kwargs("enrolment", secured_kafka.passwords["enrolment"])
+    )
