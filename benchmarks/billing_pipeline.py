@@ -35,7 +35,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from benchmarks import experiments as exp
-from benchmarks import workload
+from benchmarks import scale_out, workload
 from benchmarks.raw_loop import RAW_OUTPUT, raw_loop
 from benchmarks.service_process import API_TOKENS
 from contracts import topics
@@ -147,6 +147,9 @@ class RunResult:
     cpu_us_per_event: float
     """CPU time of this whole process (all threads, watcher included) per event: steadier than wall time on a
     shared machine."""
+    machine_cpu_us_per_event: float
+    """CPU time of the whole machine (this process, the broker, the database; `nice`d work left out) per event:
+    what the design costs in all, the figure a floor on a 2-core machine is computed from."""
     load_average: float
     verified: dict[str, int | str] = field(default_factory=dict)
 
@@ -154,7 +157,8 @@ class RunResult:
         return (
             f"{self.system:<28} {self.events:>8} events  {self.wall_rate:>7.0f}/s  wall {self.wall_seconds:>6.1f}s  "
             f"first output {self.first_output_seconds:.2f}s  after it {self.steady_rate:.0f}/s  "
-            f"CPU {self.cpu_us_per_event:.0f} µs/event  load {self.load_average:.1f}"
+            f"CPU {self.cpu_us_per_event:.0f} µs/event (machine {self.machine_cpu_us_per_event:.0f})  "
+            f"load {self.load_average:.1f}"
         )
 
 
@@ -163,9 +167,18 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _result(system: str, timeline: workload.Timeline, cpu: float) -> RunResult:
+def machine_cpu_seconds() -> float:
+    """CPU time the whole machine spent busy so far (every core, every process: the broker, PostgreSQL, this one),
+    from /proc/stat, leaving out the `nice` column: work run under `nice` (another developer's) is not counted."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, _nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[:8])
+    return (user + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _result(system: str, timeline: workload.Timeline, cpu: float, machine_cpu: float) -> RunResult:
     return RunResult(
         cpu_us_per_event=cpu / timeline.expected * 1e6,
+        machine_cpu_us_per_event=machine_cpu / timeline.expected * 1e6,
         load_average=os.getloadavg()[0],
         system=system,
         events=timeline.expected,
@@ -182,7 +195,7 @@ async def run_raw(bench: Bench, prefix: str, events: int, limit_seconds: float) 
     baseline = await bench.offsets.total(output)
     stop = asyncio.Event()
     timeline = workload.Timeline(expected=events)
-    cpu = cpu_seconds()
+    cpu, machine_cpu = cpu_seconds(), machine_cpu_seconds()
     task = asyncio.create_task(
         raw_loop(bench.bootstrap, prefix + topics.ENROLMENT_EVENTS, output, f"raw-{uuid.uuid4().hex[:8]}", stop)
     )
@@ -191,7 +204,7 @@ async def run_raw(bench: Bench, prefix: str, events: int, limit_seconds: float) 
     finally:
         stop.set()
         await task
-    return _result("raw aiokafka loop", timeline, cpu_seconds() - cpu)
+    return _result("raw aiokafka loop", timeline, cpu_seconds() - cpu, machine_cpu_seconds() - machine_cpu)
 
 
 @contextlib.asynccontextmanager
@@ -237,11 +250,11 @@ async def run_billing(
     timeline = workload.Timeline(expected=events)
     async with billing_runtime(bench, prefix, database_url, group, experiments):
         timeline.started = time.perf_counter()  # migrations are not part of the figure; Kafka start-up is
-        cpu = cpu_seconds()
+        cpu, machine_cpu = cpu_seconds(), machine_cpu_seconds()
         await workload.watch_output(bench.offsets, output, baseline, timeline, limit_seconds)
-        cpu = cpu_seconds() - cpu
+        cpu, machine_cpu = cpu_seconds() - cpu, machine_cpu_seconds() - machine_cpu
     label = "billing" + (f" [{'+'.join(experiments)}]" if experiments else "")
-    result = _result(label, timeline, cpu)
+    result = _result(label, timeline, cpu, machine_cpu)
     for name, waits in exp.RELAY_WAITS.items():
         print(
             f"        relay {name}: {len(waits)} writes, median {statistics.median(waits) * 1000:.0f} ms, "
@@ -303,6 +316,7 @@ async def throughput_section(
             "wall_seconds": spread([r.wall_seconds for r in results]),
             "first_output_seconds": spread([r.first_output_seconds for r in results]),
             "cpu_us_per_event": spread([r.cpu_us_per_event for r in results]),
+            "machine_cpu_us_per_event": spread([r.machine_cpu_us_per_event for r in results]),
             "detail": [asdict(r) for r in results],
         }
         if name != "raw":
@@ -491,6 +505,7 @@ async def rebuild_one(bench: Bench, events: int, workdir: Path, experiments: Seq
         bench.bootstrap, bench.databases.new("rebuild"), prefix, workdir, PARTITIONS, experiments
     )
     timeline = workload.Timeline(expected=events)
+    machine_cpu = machine_cpu_seconds()
     process.start()
     timeline.started = process.started
     sampler = asyncio.create_task(process.sample_memory(every=1.0))
@@ -504,6 +519,7 @@ async def rebuild_one(bench: Bench, events: int, workdir: Path, experiments: Seq
             interval=0.25,
         )
         memory = process.memory()
+        machine_cpu = machine_cpu_seconds() - machine_cpu
     finally:
         process.stop()
         await sampler
@@ -515,11 +531,14 @@ async def rebuild_one(bench: Bench, events: int, workdir: Path, experiments: Seq
         "rate": events / timeline.wall,
         "steady_rate": timeline.steady_rate(),
         "peak_rss_mib": memory["VmHWM"],
+        "rss_mib_samples": process.rss_samples,
+        "machine_cpu_us_per_event": machine_cpu / events * 1e6,
         "experiments": list(experiments),
     }
     print(
         f"rebuild of {events} events: {result['seconds']:.1f}s ({result['rate']:.0f}/s, after first output {result['steady_rate']:.0f}/s), "
-        f"peak RSS {memory['VmHWM']:.0f} MiB (prefill {prefill:.1f}s)",
+        f"peak RSS {memory['VmHWM']:.0f} MiB, machine CPU {result['machine_cpu_us_per_event']:.0f} µs/event "
+        f"(prefill {prefill:.1f}s)",
         flush=True,
     )
     return result
@@ -644,6 +663,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile-events", type=int, default=4000)
     parser.add_argument("--seed", default="", help="fixed input (enrolment and event ids) for comparing runs")
     parser.add_argument(
+        "--scale-out",
+        type=int,
+        default=0,
+        help="also rebuild this many events with each of --replicas billing processes in one group (use PostgreSQL)",
+    )
+    parser.add_argument("--replicas", default="1,2", help="replica counts of the scale-out runs")
+    parser.add_argument(
         "--only-experiments", action="store_true", help="do not run billing as it is (no experiment) in throughput"
     )
     return parser.parse_args(argv)
@@ -671,6 +697,11 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
                 report["service"] = await service_section(bench, args, Path(workdir))
             if "rebuild" not in skip:
                 report["rebuild"] = await rebuild_section(bench, args, Path(workdir), _billing_rate(report))
+            if args.scale_out:
+                counts = [int(count) for count in args.replicas.split(",")]
+                report["scale_out"] = await scale_out.scale_out_section(
+                    bench, args.scale_out, counts, Path(workdir), machine_cpu_seconds
+                )
             if args.profile:
                 report["profiles"] = {
                     "+".join(v) or "kit": await profile_section(bench, args.profile_events, v) for v in variants
@@ -727,8 +758,9 @@ def summary(report: dict[str, Any]) -> str:
             "",
             f"## Throughput ({tp['events']} input events = {tp['events'] // 2} enrolments, {len(tp['runs']['raw']['detail'])} repeats)",
             "",
-            "| system | events/s | wall s | first output s | CPU µs/event | ratio to raw | events/s after first output (ratio) |",
-            "|---|---|---|---|---|---|---|",
+            "| system | events/s | wall s | first output s | CPU µs/event | machine CPU µs/event | ratio to raw "
+            "| events/s after first output (ratio) |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for name, run in tp["runs"].items():
             ratio = _spread_text(tp["ratios"][name], digits=3) if name in tp["ratios"] else "1"
@@ -738,7 +770,7 @@ def summary(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {name} | {_spread_text(run['wall_rate'])} | {_spread_text(run['wall_seconds'], digits=1)} | "
                 f"{_spread_text(run['first_output_seconds'], digits=1)} | {run['cpu_us_per_event']['median']:.0f} | "
-                f"{ratio} | {after} |"
+                f"{run['machine_cpu_us_per_event']['median']:.0f} | {ratio} | {after} |"
             )
         lines.append(
             "\nevents/s = all events / time from start to the last output; ratio = billing's ÷ the raw loop's of "
@@ -781,12 +813,14 @@ def summary(report: dict[str, Any]) -> str:
         for run in rb["runs"]:
             lines.append(
                 f"- {run['events']} events: {run['seconds']:.1f}s ({run['rate']:.0f}/s, after first output {run['steady_rate']:.0f}/s), "
-                f"peak RSS {run['peak_rss_mib']:.0f} MiB"
+                f"peak RSS {run['peak_rss_mib']:.0f} MiB, machine CPU {run.get('machine_cpu_us_per_event', 0):.0f} µs/event"
             )
         for size, seconds in rb["estimates_seconds"].items():
             lines.append(
                 f"- {int(size)} events: estimated {seconds:.0f}s ({seconds / 60:.1f} min) at the rate of the last rebuild (not run)"
             )
+    if report.get("scale_out"):
+        lines += scale_out.summary_lines(report["scale_out"])
     return "\n".join(lines) + "\n"
 
 
