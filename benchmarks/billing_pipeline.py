@@ -2,6 +2,8 @@
 
     uv run python -m benchmarks.billing_pipeline [--events N] [--repeats R] [--rebuild 100000,1000000]
         [--database sqlite|postgres] [--experiment NAME[,NAME...]] [--profile] [--skip SECTION,...]
+        [--learners N] [--http-enrolments N]   (enrolment and certification against raw loops of their own:
+                                               benchmarks.service_throughput)
 
 Starts its own Kafka (localkafka, removed afterwards) unless KAFKA_BOOTSTRAP_SERVERS is set, and uses a unique
 topic prefix, so it can share a broker. Writes `bench-results/<run>.json` and `.md` (git-ignored); the short
@@ -629,7 +631,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--skip",
         default="",
-        help="comma-separated sections to skip: throughput,service,rebuild, or within service: enrolment,certification",
+        help="comma-separated sections to skip: throughput,enrolment-throughput,certification-throughput,service,"
+        "rebuild, or within service: enrolment,certification (their RSS)",
+    )
+    parser.add_argument(
+        "--learners",
+        type=int,
+        default=400,
+        help="learners of certification-throughput (each an enrolment and a pass per course in, a credential out)",
+    )
+    parser.add_argument(
+        "--http-enrolments",
+        type=int,
+        default=500,
+        help="students of enrolment-throughput (each enrols and cancels over HTTP: two requests, two events out)",
+    )
+    parser.add_argument(
+        "--http-concurrency", type=int, default=8, help="concurrent HTTP clients of enrolment-throughput"
     )
     parser.add_argument(
         "--rate",
@@ -693,6 +711,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
         try:
             if "throughput" not in skip:
                 report["throughput"] = await throughput_section(bench, args.events, args.repeats, variants)
+            await _service_throughput(bench, args, skip, Path(workdir), report)
             if "service" not in skip:
                 report["service"] = await service_section(bench, args, Path(workdir))
             if "rebuild" not in skip:
@@ -710,6 +729,18 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             await offsets.stop()
             databases.drop_all()
     return report
+
+
+async def _service_throughput(
+    bench: Bench, args: argparse.Namespace, skip: set[str], workdir: Path, report: dict[str, Any]
+) -> None:
+    """Enrolment and certification against raw loops of their own (benchmarks.service_throughput)."""
+    from benchmarks import enrolment_throughput, service_throughput
+
+    if "enrolment-throughput" not in skip:
+        report["enrolment_throughput"] = await enrolment_throughput.enrolment_throughput_section(bench, args, workdir)
+    if "certification-throughput" not in skip:
+        report["certification_throughput"] = await service_throughput.certification_throughput_section(bench, args)
 
 
 def _billing_rate(report: dict[str, Any]) -> float | None:
@@ -776,6 +807,9 @@ def summary(report: dict[str, Any]) -> str:
             "\nevents/s = all events / time from start to the last output; ratio = billing's ÷ the raw loop's of "
             "the same repeat; median [min–max]."
         )
+    from benchmarks.service_throughput import summary_lines
+
+    lines += summary_lines(report)
     svc = report.get("service")
     if svc:
         b, r = svc["billing"], svc["raw"]
