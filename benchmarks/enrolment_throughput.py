@@ -21,7 +21,7 @@ from reliability.topics import ensure_topics
 
 from benchmarks import service_process as sp
 from benchmarks import workload
-from benchmarks.billing_pipeline import PARTITIONS, Bench
+from benchmarks.billing_pipeline import PARTITIONS, Bench, machine_cpu_seconds
 from benchmarks.service_throughput import ServiceRun, play, service_run, summarise, verify_output
 from contracts import topics
 
@@ -76,7 +76,7 @@ async def _timed(
     requests = 2 * args.http_enrolments
     timeline = workload.Timeline(expected=requests)
     baseline = await bench.offsets.total(output)
-    cpu = process_cpu(server.pid)
+    cpu, machine_cpu = process_cpu(server.pid), machine_cpu_seconds()
     timeline.started = time.perf_counter()
     load_task = asyncio.create_task(
         http_load(server.port or 0, bench.seed, args.http_enrolments, args.http_concurrency, mc)
@@ -89,7 +89,8 @@ async def _timed(
         watch.cancel()
         raise RuntimeError(f"{system}: some requests failed: {load['statuses']} (see {server.log_path})")
     await watch
-    result = service_run(system, requests, timeline, process_cpu(server.pid) - cpu, "events")
+    machine_cpu = machine_cpu_seconds() - machine_cpu
+    result = service_run(system, requests, timeline, process_cpu(server.pid) - cpu, "events", machine_cpu)
     result.load = load
     return result
 

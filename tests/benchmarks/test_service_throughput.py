@@ -81,6 +81,7 @@ def run(system: str, wall: float) -> ServiceRun:
         wall_rate=300 / wall,
         samples=[],
         cpu_us_per_event=100.0,
+        machine_cpu_us_per_event=150.0,
         load_average=0.0,
         outputs=100,
         output_rate=100 / wall,
