@@ -164,6 +164,9 @@ class OutboxRelay:
         failures = 0
         try:
             while not self._stopping:
+                # Cleared before the round reads the outbox, not after: a commit's notify() that lands while the
+                # round runs (its rows too new for the round's query) must cut the idle wait short, not be lost.
+                self._wake.clear()
                 try:
                     holds = await asyncio.to_thread(
                         try_acquire_lease, self._engine, settings.lease_name, self.owner, settings.lease_duration
@@ -193,7 +196,6 @@ class OutboxRelay:
                     await self._sleep_unless_stopped(delay)
                     continue
                 if published == 0:
-                    self._wake.clear()
                     try:
                         await asyncio.wait_for(self._wake.wait(), settings.idle_poll_seconds)
                     except TimeoutError:

@@ -1,0 +1,64 @@
+"""The relay's wake-up: a commit's notify() during a round that found nothing starts the next round at once.
+
+Before, the relay cleared its wake-up event after an empty round: a notify that landed while that round ran
+(its rows committed just after the round's query) was wiped, and the rows waited for the next poll. At 200
+events/s that put a poll interval into billing's latency (docs/benchmark.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from reliability.outbox import OutboxRelay, RelaySettings
+
+from tests.kit.kit_support import make_engine
+
+POLL_SECONDS = 30.0  # far longer than the test waits: only a kept wake-up can start the second round in time
+
+
+async def test_a_notify_during_an_empty_round_starts_the_next_round_at_once(tmp_path: Any) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'outbox.db'}")
+    relay = OutboxRelay(engine, producer=None, service="svc", settings=RelaySettings(idle_poll_seconds=POLL_SECONDS))  # type: ignore[arg-type]
+    rounds = 0
+
+    async def publish_pending() -> int:
+        nonlocal rounds
+        rounds += 1
+        if rounds == 1:
+            relay.notify()  # the consumer commits (and notifies) after this round's query found nothing
+        else:
+            relay.stop()
+        return 0
+
+    relay.publish_pending = publish_pending  # type: ignore[method-assign]
+    try:
+        await asyncio.wait_for(relay.run(), timeout=5)
+    finally:
+        engine.dispose()
+    assert rounds == 2
+
+
+async def test_with_nothing_committed_the_relay_waits_for_its_poll(tmp_path: Any) -> None:
+    # The other side: no notify, so the second round only comes with the poll (here a short one).
+    engine = make_engine(f"sqlite:///{tmp_path / 'outbox.db'}")
+    relay = OutboxRelay(engine, producer=None, service="svc", settings=RelaySettings(idle_poll_seconds=POLL_SECONDS))  # type: ignore[arg-type]
+    rounds = 0
+
+    async def publish_pending() -> int:
+        nonlocal rounds
+        rounds += 1
+        return 0
+
+    relay.publish_pending = publish_pending  # type: ignore[method-assign]
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(1.0)
+        assert rounds == 1
+        relay.notify()
+        await asyncio.sleep(0.5)
+        assert rounds == 2
+    finally:
+        relay.stop()
+        await asyncio.wait_for(task, timeout=5)
+        engine.dispose()
