@@ -375,6 +375,16 @@ async def service_section(bench: Bench, args: argparse.Namespace, workdir: Path)
     )
     print(f"billing latency at {args.rate:.0f}/s: {_latency_line(latency)}", flush=True)
 
+    skip = set(args.skip.split(","))
+    if "raw-latency" not in skip:
+        out["raw"] = await _raw_latency(bench, args, workdir)
+    await _rss_of_the_other_services(out, bench, args, workdir, skip)
+    return out
+
+
+async def _raw_latency(bench: Bench, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    from benchmarks import service_process as sp
+
     raw_prefix = bench.prefix("svcraw")
     await bench.topics_for(raw_prefix)
     raw = sp.raw_process(bench.bootstrap, raw_prefix + topics.ENROLMENT_EVENTS, raw_prefix + RAW_OUTPUT, workdir)
@@ -392,13 +402,18 @@ async def service_section(bench: Bench, args: argparse.Namespace, workdir: Path)
         memory = raw.memory()
     finally:
         raw.stop()
-    out["raw"] = {"latency": latency, "peak_rss_mib": memory["VmHWM"]}
     print(
         f"raw loop latency at {args.rate:.0f}/s: {_latency_line(latency)}; peak RSS {memory['VmHWM']:.0f} MiB",
         flush=True,
     )
+    return {"latency": latency, "peak_rss_mib": memory["VmHWM"]}
 
-    skip = set(args.skip.split(","))
+
+async def _rss_of_the_other_services(
+    out: dict[str, Any], bench: Bench, args: argparse.Namespace, workdir: Path, skip: set[str]
+) -> None:
+    from benchmarks import service_process as sp
+
     if "enrolment" in skip:
         out["enrolment"] = {"runnable": True, "note": "skipped"}
     elif sp.runnable("enrolment"):
@@ -411,7 +426,6 @@ async def service_section(bench: Bench, args: argparse.Namespace, workdir: Path)
         out["certification"] = await _certification_rss(bench, workdir, args.certification_events)
     else:
         out["certification"] = {"runnable": False, "note": "no `python -m certification` entry point in this tree"}
-    return out
 
 
 async def _certification_rss(bench: Bench, workdir: Path, events: int) -> dict[str, Any]:
@@ -812,7 +826,7 @@ def summary(report: dict[str, Any]) -> str:
     lines += summary_lines(report)
     svc = report.get("service")
     if svc:
-        b, r = svc["billing"], svc["raw"]
+        b, r = svc["billing"], svc.get("raw")
         lat = b["latency"]
         lines += [
             "",
@@ -822,9 +836,12 @@ def summary(report: dict[str, Any]) -> str:
             "|---|---|---|---|---|---|---|",
             f"| billing | {lat['p50_ms']:.0f} | {lat['p90_ms']:.0f} | {lat['p99_ms']:.0f} | {lat['max_ms']:.0f} | "
             f"{b['idle_rss_mib']:.0f} | {b['peak_rss_mib_after_latency_run']:.0f} |",
-            f"| raw loop | {r['latency']['p50_ms']:.0f} | {r['latency']['p90_ms']:.0f} | {r['latency']['p99_ms']:.0f} | "
-            f"{r['latency']['max_ms']:.0f} | – | {r['peak_rss_mib']:.0f} |",
         ]
+        if r:
+            lines.append(
+                f"| raw loop | {r['latency']['p50_ms']:.0f} | {r['latency']['p90_ms']:.0f} | "
+                f"{r['latency']['p99_ms']:.0f} | {r['latency']['max_ms']:.0f} | – | {r['peak_rss_mib']:.0f} |"
+            )
         e = svc.get("enrolment", {})
         if e.get("runnable", True) and "idle_rss_mib" in e:
             lines.append(

@@ -56,7 +56,7 @@ def lock_until_commit(session: Session, names: Iterable[str], *, shared: bool = 
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    keys = sorted({_advisory_lock_key(name) for name in names})
+    keys = sorted({advisory_lock_key(name) for name in names})
     if not keys:
         return
     session.execute(_SHARED_LOCKS if shared else _EXCLUSIVE_LOCKS, {"keys": keys})
@@ -66,6 +66,6 @@ _EXCLUSIVE_LOCKS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys 
 _SHARED_LOCKS = text("SELECT pg_advisory_xact_lock_shared(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
 
 
-def _advisory_lock_key(name: str) -> int:
+def advisory_lock_key(name: str) -> int:
     """PostgreSQL's advisory lock keys are signed 64-bit integers: the first 8 bytes of the name's SHA-256."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)

@@ -14,7 +14,10 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 
 from reliability.columns import UTCDateTime
-from reliability.database import create_database_engine
+from reliability.database import advisory_lock_key, create_database_engine
+
+MIGRATION_LOCK = advisory_lock_key("reliability.migrations")
+"""The PostgreSQL advisory lock every migration holds until it commits, so replicas migrate one at a time."""
 
 
 def upgrade_to_head(database_url: str, script_location: str) -> None:
@@ -43,6 +46,10 @@ def run_migrations(target_metadata: MetaData | None = None) -> None:
         with engine.connect() as connection:
             context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
             with context.begin_transaction():
+                if connection.dialect.name == "postgresql":
+                    # Replicas that start together on an empty database would each create the tables, and all
+                    # but one fail. Held until the migration commits; the next reads the version it left.
+                    connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
                 context.run_migrations()
     finally:
         engine.dispose()
