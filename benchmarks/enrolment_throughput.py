@@ -57,11 +57,7 @@ async def http_load(
                     "email": f"learner.{index}@example.org",
                 }
                 body = {"student": student, "microcredential_id": mc_id, "academic_year": year}
-                response = await client.post("/enrolments", json=body)
-                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-                if response.status_code == 201:
-                    cancel = await client.post(f"/enrolments/{response.json()['id']}/cancellation", json={})
-                    statuses[cancel.status_code] = statuses.get(cancel.status_code, 0) + 1
+                await sp.enrol_then_cancel(client, body, statuses)
 
         started = time.perf_counter()
         await asyncio.gather(*(client_loop() for _ in range(concurrency)))

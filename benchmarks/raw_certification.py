@@ -21,9 +21,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
 from reliability.producer import create_producer
 
+from benchmarks.raw_loop import raw_consumer
 from contracts import topics
 
 RAW_CREDENTIALS = "raw.credentials"
@@ -91,15 +91,7 @@ async def raw_certification_loop(
     bootstrap: str, prefix: str, group: str, stop: asyncio.Event, max_records: int = 500
 ) -> int:
     """Run until `stop` is set on `prefix`'s topics; returns how many credentials were sent."""
-    consumer = AIOKafkaConsumer(
-        *(prefix + topic for topic in INPUTS),
-        bootstrap_servers=bootstrap,
-        group_id=group,
-        client_id=group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_records=max_records,
-    )
+    consumer = raw_consumer(bootstrap, [prefix + topic for topic in INPUTS], group, max_records)
     producer = create_producer(bootstrap, f"{group}-producer")
     await consumer.start()
     await producer.start()

@@ -17,12 +17,10 @@ from reliability.producer import create_producer
 RAW_OUTPUT = "raw.out"
 
 
-async def raw_loop(
-    bootstrap: str, input_topic: str, output_topic: str, group: str, stop: asyncio.Event, max_records: int = 500
-) -> int:
-    """Run until `stop` is set; returns how many records were passed on."""
-    consumer = AIOKafkaConsumer(
-        input_topic,
+def raw_consumer(bootstrap: str, topics: list[str], group: str, max_records: int) -> AIOKafkaConsumer:
+    """A bare consumer from offset 0 that commits only when told to, as every raw loop uses it."""
+    return AIOKafkaConsumer(
+        *topics,
         bootstrap_servers=bootstrap,
         group_id=group,
         client_id=group,
@@ -30,6 +28,13 @@ async def raw_loop(
         auto_offset_reset="earliest",
         max_poll_records=max_records,
     )
+
+
+async def raw_loop(
+    bootstrap: str, input_topic: str, output_topic: str, group: str, stop: asyncio.Event, max_records: int = 500
+) -> int:
+    """Run until `stop` is set; returns how many records were passed on."""
+    consumer = raw_consumer(bootstrap, [input_topic], group, max_records)
     producer = create_producer(bootstrap, f"{group}-producer")
     await consumer.start()
     await producer.start()

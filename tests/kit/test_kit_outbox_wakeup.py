@@ -17,9 +17,14 @@ from tests.kit.kit_support import make_engine
 POLL_SECONDS = 30.0  # far longer than the test waits: only a kept wake-up can start the second round in time
 
 
+def idle_relay(engine: Any) -> OutboxRelay:
+    """A relay whose rounds the test replaces; only its wake-up and its lease (on `engine`) are real."""
+    return OutboxRelay(engine, producer=None, service="svc", settings=RelaySettings(idle_poll_seconds=POLL_SECONDS))  # type: ignore[arg-type]
+
+
 async def test_a_notify_during_an_empty_round_starts_the_next_round_at_once(tmp_path: Any) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'outbox.db'}")
-    relay = OutboxRelay(engine, producer=None, service="svc", settings=RelaySettings(idle_poll_seconds=POLL_SECONDS))  # type: ignore[arg-type]
+    relay = idle_relay(engine)
     rounds = 0
 
     async def publish_pending() -> int:
@@ -42,7 +47,7 @@ async def test_a_notify_during_an_empty_round_starts_the_next_round_at_once(tmp_
 async def test_with_nothing_committed_the_relay_waits_for_its_poll(tmp_path: Any) -> None:
     # The other side: no notify, so the second round only comes with the poll (here a short one).
     engine = make_engine(f"sqlite:///{tmp_path / 'outbox.db'}")
-    relay = OutboxRelay(engine, producer=None, service="svc", settings=RelaySettings(idle_poll_seconds=POLL_SECONDS))  # type: ignore[arg-type]
+    relay = idle_relay(engine)
     rounds = 0
 
     async def publish_pending() -> int:
