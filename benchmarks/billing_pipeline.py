@@ -169,14 +169,6 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def machine_cpu_seconds() -> float:
-    """CPU time the whole machine spent busy so far (every core, every process: the broker, PostgreSQL, this one),
-    from /proc/stat, leaving out the `nice` column: work run under `nice` (another developer's) is not counted."""
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    user, _nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[:8])
-    return (user + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
 def _result(system: str, timeline: workload.Timeline, cpu: float, machine_cpu: float) -> RunResult:
     return RunResult(
         cpu_us_per_event=cpu / timeline.expected * 1e6,
@@ -197,7 +189,7 @@ async def run_raw(bench: Bench, prefix: str, events: int, limit_seconds: float) 
     baseline = await bench.offsets.total(output)
     stop = asyncio.Event()
     timeline = workload.Timeline(expected=events)
-    cpu, machine_cpu = cpu_seconds(), machine_cpu_seconds()
+    cpu, machine_cpu = cpu_seconds(), workload.machine_cpu_seconds()
     task = asyncio.create_task(
         raw_loop(bench.bootstrap, prefix + topics.ENROLMENT_EVENTS, output, f"raw-{uuid.uuid4().hex[:8]}", stop)
     )
@@ -206,7 +198,7 @@ async def run_raw(bench: Bench, prefix: str, events: int, limit_seconds: float) 
     finally:
         stop.set()
         await task
-    return _result("raw aiokafka loop", timeline, cpu_seconds() - cpu, machine_cpu_seconds() - machine_cpu)
+    return _result("raw aiokafka loop", timeline, cpu_seconds() - cpu, workload.machine_cpu_seconds() - machine_cpu)
 
 
 @contextlib.asynccontextmanager
@@ -252,9 +244,9 @@ async def run_billing(
     timeline = workload.Timeline(expected=events)
     async with billing_runtime(bench, prefix, database_url, group, experiments):
         timeline.started = time.perf_counter()  # migrations are not part of the figure; Kafka start-up is
-        cpu, machine_cpu = cpu_seconds(), machine_cpu_seconds()
+        cpu, machine_cpu = cpu_seconds(), workload.machine_cpu_seconds()
         await workload.watch_output(bench.offsets, output, baseline, timeline, limit_seconds)
-        cpu, machine_cpu = cpu_seconds() - cpu, machine_cpu_seconds() - machine_cpu
+        cpu, machine_cpu = cpu_seconds() - cpu, workload.machine_cpu_seconds() - machine_cpu
     label = "billing" + (f" [{'+'.join(experiments)}]" if experiments else "")
     result = _result(label, timeline, cpu, machine_cpu)
     for name, waits in exp.RELAY_WAITS.items():
@@ -521,7 +513,7 @@ async def rebuild_one(bench: Bench, events: int, workdir: Path, experiments: Seq
         bench.bootstrap, bench.databases.new("rebuild"), prefix, workdir, PARTITIONS, experiments
     )
     timeline = workload.Timeline(expected=events)
-    machine_cpu = machine_cpu_seconds()
+    machine_cpu = workload.machine_cpu_seconds()
     process.start()
     timeline.started = process.started
     sampler = asyncio.create_task(process.sample_memory(every=1.0))
@@ -535,7 +527,7 @@ async def rebuild_one(bench: Bench, events: int, workdir: Path, experiments: Seq
             interval=0.25,
         )
         memory = process.memory()
-        machine_cpu = machine_cpu_seconds() - machine_cpu
+        machine_cpu = workload.machine_cpu_seconds() - machine_cpu
     finally:
         process.stop()
         await sampler
@@ -732,9 +724,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
                 report["rebuild"] = await rebuild_section(bench, args, Path(workdir), _billing_rate(report))
             if args.scale_out:
                 counts = [int(count) for count in args.replicas.split(",")]
-                report["scale_out"] = await scale_out.scale_out_section(
-                    bench, args.scale_out, counts, Path(workdir), machine_cpu_seconds
-                )
+                report["scale_out"] = await scale_out.scale_out_section(bench, args.scale_out, counts, Path(workdir))
             if args.profile:
                 report["profiles"] = {
                     "+".join(v) or "kit": await profile_section(bench, args.profile_events, v) for v in variants

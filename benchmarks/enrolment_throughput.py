@@ -21,18 +21,11 @@ from reliability.topics import ensure_topics
 
 from benchmarks import service_process as sp
 from benchmarks import workload
-from benchmarks.billing_pipeline import PARTITIONS, Bench, machine_cpu_seconds
+from benchmarks.billing_pipeline import PARTITIONS, Bench
 from benchmarks.service_throughput import ServiceRun, play, service_run, summarise, verify_output
 from contracts import topics
 
 RAW_ENROLMENTS = "raw.enrolments"
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of process `pid` so far, from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def http_load(
@@ -72,7 +65,7 @@ async def _timed(
     requests = 2 * args.http_enrolments
     timeline = workload.Timeline(expected=requests)
     baseline = await bench.offsets.total(output)
-    cpu, machine_cpu = process_cpu(server.pid), machine_cpu_seconds()
+    cpu, machine_cpu = workload.process_cpu_seconds(server.pid), workload.machine_cpu_seconds()
     timeline.started = time.perf_counter()
     load_task = asyncio.create_task(
         http_load(server.port or 0, bench.seed, args.http_enrolments, args.http_concurrency, mc)
@@ -85,8 +78,10 @@ async def _timed(
         watch.cancel()
         raise RuntimeError(f"{system}: some requests failed: {load['statuses']} (see {server.log_path})")
     await watch
-    machine_cpu = machine_cpu_seconds() - machine_cpu
-    result = service_run(system, requests, timeline, process_cpu(server.pid) - cpu, "events", machine_cpu)
+    machine_cpu = workload.machine_cpu_seconds() - machine_cpu
+    result = service_run(
+        system, requests, timeline, workload.process_cpu_seconds(server.pid) - cpu, "events", machine_cpu
+    )
     result.load = load
     return result
 

@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from reliability.producer import create_producer
+from aiokafka import ConsumerRecord
 
-from benchmarks.raw_loop import raw_consumer
+from benchmarks.raw_loop import Output, consume_and_pass_on
 from contracts import topics
 
 RAW_CREDENTIALS = "raw.credentials"
@@ -91,27 +92,14 @@ async def raw_certification_loop(
     bootstrap: str, prefix: str, group: str, stop: asyncio.Event, max_records: int = 500
 ) -> int:
     """Run until `stop` is set on `prefix`'s topics; returns how many credentials were sent."""
-    consumer = raw_consumer(bootstrap, [prefix + topic for topic in INPUTS], group, max_records)
-    producer = create_producer(bootstrap, f"{group}-producer")
-    await consumer.start()
-    await producer.start()
     ledger = Ledger()
-    try:
-        while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=200, max_records=max_records)
-            if not batches:
-                continue
-            deliveries = []
-            for records in batches.values():
-                for record in records:
-                    for enrolment_id in ledger.record(json.loads(record.value)):
-                        credential, offer = ledger.credential(enrolment_id)
-                        key = enrolment_id.encode()
-                        deliveries.append(await producer.send(prefix + RAW_CREDENTIALS, key=key, value=credential))
-                        deliveries.append(await producer.send(prefix + RAW_NOTIFICATIONS, key=key, value=offer))
-            await asyncio.gather(*deliveries)
-            await consumer.commit({partition: records[-1].offset + 1 for partition, records in batches.items()})
-    finally:
-        await producer.stop()
-        await consumer.stop()
+
+    def credentials_of(record: ConsumerRecord[bytes, bytes]) -> Iterator[Output]:
+        for enrolment_id in ledger.record(json.loads(record.value)):
+            credential, offer = ledger.credential(enrolment_id)
+            key = enrolment_id.encode()
+            yield prefix + RAW_CREDENTIALS, key, credential
+            yield prefix + RAW_NOTIFICATIONS, key, offer
+
+    await consume_and_pass_on(bootstrap, [prefix + topic for topic in INPUTS], group, stop, credentials_of, max_records)
     return len(ledger.issued)

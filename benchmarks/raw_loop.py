@@ -10,17 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable, Iterable
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from reliability.producer import create_producer
 
 RAW_OUTPUT = "raw.out"
 
 
-def raw_consumer(bootstrap: str, topics: list[str], group: str, max_records: int) -> AIOKafkaConsumer:
-    """A bare consumer from offset 0 that commits only when told to, as every raw loop uses it."""
-    return AIOKafkaConsumer(
-        *topics,
+Output = tuple[str, bytes | None, bytes]
+"""(topic, key, value) of one record a raw loop sends."""
+
+
+async def consume_and_pass_on(
+    bootstrap: str,
+    input_topics: list[str],
+    group: str,
+    stop: asyncio.Event,
+    outputs_of: Callable[[ConsumerRecord[bytes, bytes]], Iterable[Output]],
+    max_records: int = 500,
+) -> int:
+    """Every raw loop's Kafka work, until `stop` is set: from offset 0, per `getmany` batch send what `outputs_of`
+    makes of each record, then commit the batch's offsets once those sends are acknowledged; returns records sent."""
+    consumer = AIOKafkaConsumer(
+        *input_topics,
         bootstrap_servers=bootstrap,
         group_id=group,
         client_id=group,
@@ -28,17 +41,10 @@ def raw_consumer(bootstrap: str, topics: list[str], group: str, max_records: int
         auto_offset_reset="earliest",
         max_poll_records=max_records,
     )
-
-
-async def raw_loop(
-    bootstrap: str, input_topic: str, output_topic: str, group: str, stop: asyncio.Event, max_records: int = 500
-) -> int:
-    """Run until `stop` is set; returns how many records were passed on."""
-    consumer = raw_consumer(bootstrap, [input_topic], group, max_records)
     producer = create_producer(bootstrap, f"{group}-producer")
     await consumer.start()
     await producer.start()
-    passed = 0
+    sent = 0
     try:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=200, max_records=max_records)
@@ -47,17 +53,28 @@ async def raw_loop(
             deliveries = []
             for records in batches.values():
                 for record in records:
-                    document = json.loads(record.value)
-                    document["type"] = "Raw" + document["type"]
-                    value = json.dumps(document, separators=(",", ":")).encode()
-                    deliveries.append(await producer.send(output_topic, key=record.key, value=value))
+                    for topic, key, value in outputs_of(record):
+                        deliveries.append(await producer.send(topic, key=key, value=value))
             await asyncio.gather(*deliveries)
             await consumer.commit({partition: records[-1].offset + 1 for partition, records in batches.items()})
-            passed += len(deliveries)
+            sent += len(deliveries)
     finally:
         await producer.stop()
         await consumer.stop()
-    return passed
+    return sent
+
+
+async def raw_loop(
+    bootstrap: str, input_topic: str, output_topic: str, group: str, stop: asyncio.Event, max_records: int = 500
+) -> int:
+    """Run until `stop` is set; returns how many records were passed on."""
+
+    def passed_on(record: ConsumerRecord[bytes, bytes]) -> tuple[Output]:
+        document = json.loads(record.value)
+        document["type"] = "Raw" + document["type"]
+        return ((output_topic, record.key, json.dumps(document, separators=(",", ":")).encode()),)
+
+    return await consume_and_pass_on(bootstrap, [input_topic], group, stop, passed_on, max_records)
 
 
 def main() -> None:

@@ -10,9 +10,8 @@ CPU per event (the broker and the database included), which says where a 2-core 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from reliability.topics import ensure_topics
@@ -21,13 +20,10 @@ from benchmarks import service_process as sp
 from benchmarks import workload
 from contracts import topics
 
+if TYPE_CHECKING:
+    from benchmarks.billing_pipeline import Bench  # which imports this module
+
 SCALE_OUT_PARTITIONS = 6
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (all its threads), from /proc/<pid>/stat."""
-    after_name = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(after_name[11]) + int(after_name[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def applied_events(port: int) -> int:
@@ -38,7 +34,7 @@ async def applied_events(port: int) -> int:
     return int(sum(float(line.rsplit(" ", 1)[1]) for line in lines if 'outcome="applied"' in line))
 
 
-async def scale_out_run(bench: Any, events: int, replicas: int, workdir: Path, machine_cpu: Any) -> dict[str, Any]:
+async def scale_out_run(bench: Bench, events: int, replicas: int, workdir: Path) -> dict[str, Any]:
     prefix = bench.prefix(f"so{replicas}x{events}")
     names = [*topics.ALL, topics.dead_letter_topic(topics.ENROLMENT_EVENTS)]
     await ensure_topics(bench.bootstrap, [prefix + name for name in names], SCALE_OUT_PARTITIONS)
@@ -52,14 +48,14 @@ async def scale_out_run(bench: Any, events: int, replicas: int, workdir: Path, m
     for index, process in enumerate(processes):
         process.log_path = workdir / f"billing-{prefix.rstrip('-')}-{index}.log"
     timeline = workload.Timeline(expected=events)
-    machine_before = machine_cpu()
+    machine_before = workload.machine_cpu_seconds()
     try:
         for process in processes:
             process.start()
         timeline.started = processes[0].started
         limit = max(600.0, events / 20)
         await workload.watch_output(offsets, prefix + topics.BILLING_EVENTS, 0, timeline, limit, interval=0.25)
-        machine_used = machine_cpu() - machine_before
+        machine_used = workload.machine_cpu_seconds() - machine_before
         per_replica = [await _replica_figures(process, timeline.wall) for process in processes]
     finally:
         for process in processes:
@@ -94,15 +90,13 @@ async def _replica_figures(process: sp.Process, wall: float) -> dict[str, Any]:
     return {
         "applied": applied,
         "rate": applied / wall,
-        "cpu_seconds": process_cpu_seconds(process.pid),
+        "cpu_seconds": workload.process_cpu_seconds(process.pid),
         "peak_rss_mib": process.memory()["VmHWM"],
     }
 
 
-async def scale_out_section(
-    bench: Any, events: int, replica_counts: list[int], workdir: Path, machine_cpu: Any
-) -> dict[str, Any]:
-    runs = [await scale_out_run(bench, events, replicas, workdir, machine_cpu) for replicas in replica_counts]
+async def scale_out_section(bench: Bench, events: int, replica_counts: list[int], workdir: Path) -> dict[str, Any]:
+    runs = [await scale_out_run(bench, events, replicas, workdir) for replicas in replica_counts]
     single = next((run for run in runs if run["replicas"] == 1), None)
     for run in runs:
         run["speed_up"] = run["rate"] / single["rate"] if single else None

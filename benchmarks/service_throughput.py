@@ -42,7 +42,7 @@ from reliability.topics import ensure_topics
 
 from benchmarks import credential_input, workload
 from benchmarks import service_process as sp
-from benchmarks.billing_pipeline import PARTITIONS, Bench, RunResult, cpu_seconds, machine_cpu_seconds, spread
+from benchmarks.billing_pipeline import PARTITIONS, Bench, RunResult, cpu_seconds, spread
 from benchmarks.raw_certification import RAW_CREDENTIALS, RAW_NOTIFICATIONS, raw_certification_loop
 from contracts import topics
 
@@ -188,9 +188,9 @@ async def run_certification(bench: Bench, prefix: str, learners: int, limit: flo
     database_url = bench.databases.new("certification")
     async with certification_runtime(bench, prefix, database_url, f"certification-{uuid.uuid4().hex[:8]}") as runtime:
         timeline.started = time.perf_counter()  # migrations are not part of the figure; Kafka start-up is
-        cpu, machine_cpu = cpu_seconds(), machine_cpu_seconds()
+        cpu, machine_cpu = cpu_seconds(), workload.machine_cpu_seconds()
         await workload.watch_output(bench.offsets, output, sum(start.values()), timeline, limit)
-        cpu, machine_cpu = cpu_seconds() - cpu, machine_cpu_seconds() - machine_cpu
+        cpu, machine_cpu = cpu_seconds() - cpu, workload.machine_cpu_seconds() - machine_cpu
         if verify:
             # Each credential's offer was queued in the same transaction: it follows on the notifications topic.
             verified = await verify_output(bench, output, start, learners)
@@ -210,7 +210,7 @@ async def run_raw_certification(bench: Bench, prefix: str, learners: int, limit:
     baseline = await bench.offsets.total(output)
     stop = asyncio.Event()
     timeline = workload.Timeline(expected=learners)
-    cpu, machine_cpu = cpu_seconds(), machine_cpu_seconds()
+    cpu, machine_cpu = cpu_seconds(), workload.machine_cpu_seconds()
     task = asyncio.create_task(raw_certification_loop(bench.bootstrap, prefix, f"raw-{uuid.uuid4().hex[:8]}", stop))
     try:
         await workload.watch_output(bench.offsets, output, baseline, timeline, limit)
@@ -218,7 +218,7 @@ async def run_raw_certification(bench: Bench, prefix: str, learners: int, limit:
         stop.set()
         await task
     inputs = learners * credential_input.EVENTS_PER_LEARNER + 1
-    machine_cpu = machine_cpu_seconds() - machine_cpu
+    machine_cpu = workload.machine_cpu_seconds() - machine_cpu
     return service_run("raw certification loop", inputs, timeline, cpu_seconds() - cpu, "credentials", machine_cpu)
 
 

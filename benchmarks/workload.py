@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -111,6 +113,20 @@ async def prefill(bootstrap: str, topic: str, run: str, events: int) -> float:
     finally:
         await producer.stop()
     return time.perf_counter() - started
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time the whole machine spent busy so far (every core, every process: the broker, PostgreSQL, this one),
+    from /proc/stat, leaving out the `nice` column: work run under `nice` (another developer's) is not counted."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, _nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[:8])
+    return (user + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system, all threads) of process `pid` so far, from /proc/<pid>/stat."""
+    after_name = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(after_name[11]) + int(after_name[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Offsets:
