@@ -105,10 +105,11 @@ class Databases:
     def drop_all(self) -> None:
         if not self._created:
             return
+        from tests.db_fixtures import drop_database  # retries past an autovacuum worker the role may not stop
+
         admin = create_engine(self._admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            for name in self._created:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        for name in self._created:
+            drop_database(admin, name)
         admin.dispose()
 
 

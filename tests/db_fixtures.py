@@ -50,11 +50,11 @@ def new_postgres_database() -> Iterator[Callable[[], str]]:
 
     yield create
     for name in names:
-        _drop_database(admin, name)
+        drop_database(admin, name)
     admin.dispose()
 
 
-def _drop_database(admin: Engine, name: str, attempts: int = 20) -> None:
+def drop_database(admin: Engine, name: str, attempts: int = 20) -> None:
     # WITH (FORCE) must terminate every session on the database, and the test role may not terminate an
     # autovacuum worker that just started on it ("must be a member of the role whose process is being
     # terminated", seen once in CI); the worker is gone a moment later, so try again.

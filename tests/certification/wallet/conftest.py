@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.certification.node_packages import node_or_skip, npm_ci
-from tests.db_fixtures import _drop_database as drop_database
+from tests.db_fixtures import drop_database
 
 HERE = Path(__file__).parent
 
