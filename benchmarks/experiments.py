@@ -4,9 +4,11 @@ Nothing here is used outside the benchmark. Each experiment is a context manager
 duration of one run and restores it afterwards. The batch path these experiments once prototyped (no savepoint
 per event, multi-row processed-event and outbox INSERTs, a set-oriented billing handler) is in the kit and in
 billing since the batch-path commit; what is left measures the paths the kit still has (`per-event`,
-`savepoints`), settings (`max-records-2000`, `sqlite-sync-off`), the relay (`relay-lease`, `relay-waits`) and,
-undoing the changes of issue 14 one by one, the kit before them (`relay-orm`, `decode-stepwise`,
-`span-per-event`; all three: `before`).
+`savepoints`), settings (`max-records-2000`, `sqlite-sync-off`, `switch-1ms`, `linger-0`, `gc-off`), the relay
+(`relay-lease`, `relay-waits`) and, undoing the changes of issue 14 one by one, the kit before them (`relay-orm`,
+`decode-stepwise`, `span-per-event`; all three: `before`; and for the latency, `partition-transactions` and
+`sqlite-busy-handler`; both: `before-latency`). `stage-timings` changes nothing and times each stage of the
+consumer and the relay, and every SQL statement, in the process it runs in.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ def experiment(name: str) -> Callable[[Callable[[], Iterator[None]]], Callable[[
     return register
 
 
-ALIASES = {"before": ("relay-orm", "decode-stepwise", "span-per-event")}
+ALIASES = {
+    "before": ("relay-orm", "decode-stepwise", "span-per-event"),
+    "before-latency": ("partition-transactions", "sqlite-busy-handler"),
+}
 
 
 def expand(names: Sequence[str]) -> tuple[str, ...]:
@@ -277,3 +282,181 @@ def _relay_waits() -> Iterator[None]:
     RELAY_WAITS.clear()
     with patched(outbox, "try_acquire_lease", lease), patched(OutboxRelay, "_mark_published", mark):
         yield
+
+
+@experiment("stage-timings")
+def _stage_timings() -> Iterator[None]:
+    """Changes nothing; times each stage of the consumer and the relay (wall seconds per call, and the records of
+    each fetch), written as JSON at exit to `BENCH_STAGE_TIMINGS` (default bench-results/stage-timings.json).
+    For the latency section: where a record's time between fetch and output goes when billing falls behind."""
+    import atexit
+    import json
+    import os
+    import time
+    from pathlib import Path
+
+    from reliability import consumer, outbox
+    from reliability.consumer import IdempotentConsumer
+    from reliability.outbox import OutboxRelay
+
+    timings: dict[str, list[float]] = {}
+    sizes: list[int] = []
+
+    def timed(name: str, function: Any, asynchronous: bool) -> Any:
+        def record(started: float) -> None:
+            timings.setdefault(name, []).append(time.perf_counter() - started)
+
+        if asynchronous:
+
+            async def wrapper_async(*args: Any, **kwargs: Any) -> Any:
+                started = time.perf_counter()
+                try:
+                    return await function(*args, **kwargs)
+                finally:
+                    record(started)
+
+            return wrapper_async
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                record(started)
+
+        return wrapper
+
+    consume = IdempotentConsumer._consume_partitions
+
+    async def consume_partitions(self: Any, kafka: Any, records: Any) -> None:
+        sizes.append(len(records))
+        await consume(self, kafka, records)
+
+    def dump() -> None:
+        path = Path(os.environ.get("BENCH_STAGE_TIMINGS", "bench-results/stage-timings.json"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        summary = {name: _timing_summary(values) for name, values in timings.items()}
+        summary["records per fetch"] = _timing_summary([float(size) for size in sizes], unit=1.0)
+        path.write_text(json.dumps(summary, indent=1))
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine.default import DefaultDialect
+
+    def before(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        conn.info["bench_started"] = time.perf_counter()
+
+    def after(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        name = "sql: " + " ".join(statement.split())[:70]
+        timings.setdefault(name, []).append(time.perf_counter() - conn.info.pop("bench_started"))
+
+    event.listen(Engine, "before_cursor_execute", before)
+    event.listen(Engine, "after_cursor_execute", after)
+    atexit.register(dump)
+    patches = [
+        (IdempotentConsumer, "_consume_partitions", timed("consumer: one fetch", consume_partitions, True)),
+        (
+            IdempotentConsumer,
+            "_apply_batch",
+            timed("consumer: apply a partition (thread)", consumer.IdempotentConsumer._apply_batch, False),
+        ),
+        (
+            IdempotentConsumer,
+            "_commit_offsets",
+            timed("consumer: offset commit", IdempotentConsumer._commit_offsets, True),
+        ),
+        (OutboxRelay, "publish_pending", timed("relay: round", OutboxRelay.publish_pending, True)),
+        (OutboxRelay, "_load_unpublished", timed("relay: load (thread)", OutboxRelay._load_unpublished, False)),
+        (OutboxRelay, "_mark_published", timed("relay: mark published (thread)", OutboxRelay._mark_published, False)),
+        (outbox, "send_batch", timed("relay: send and await acks", outbox.send_batch, True)),  # type: ignore[attr-defined]
+        (DefaultDialect, "do_commit", timed("sql: COMMIT", DefaultDialect.do_commit, False)),
+        (outbox, "try_acquire_lease", timed("relay: lease (thread)", outbox.try_acquire_lease, False)),  # type: ignore[attr-defined]
+    ]
+    with contextlib.ExitStack() as stack:
+        for target, attribute, value in patches:
+            stack.enter_context(patched(target, attribute, value))
+        yield
+
+
+def _timing_summary(values: list[float], unit: float = 1000.0) -> dict[str, float]:
+    ordered = sorted(values)
+    if not ordered:
+        return {"calls": 0}
+
+    def at(fraction: float) -> float:
+        return ordered[min(int(fraction * len(ordered)), len(ordered) - 1)] * unit
+
+    return {
+        "calls": len(ordered),
+        "total": sum(ordered) * unit,
+        "p50": at(0.5),
+        "p90": at(0.9),
+        "p99": at(0.99),
+        "max": ordered[-1] * unit,
+    }
+
+
+@experiment("switch-1ms")
+def _switch_interval() -> Iterator[None]:
+    """The GIL handed over after 1 ms instead of CPython's 5: a database thread waiting for the GIL after each
+    statement's round trip gets it back sooner from the event loop's thread."""
+    import sys
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+
+
+@experiment("linger-0")
+def _linger_zero() -> Iterator[None]:
+    """The services' producer with linger_ms=0 instead of 5: the relay queues its whole batch before it awaits
+    the acknowledgements, so lingering only delays the first send."""
+    from aiokafka import AIOKafkaProducer
+    from reliability import runtime
+
+    kit_create = runtime.create_producer  # type: ignore[attr-defined]
+
+    def create(*args: Any, **kwargs: Any) -> AIOKafkaProducer:
+        producer = kit_create(*args, **kwargs)
+        producer._message_accumulator._linger_time = 0
+        return producer
+
+    with patched(runtime, "create_producer", create):
+        yield
+
+
+@experiment("partition-transactions")
+def _partition_transactions() -> Iterator[None]:
+    """The kit before one transaction per fetch: each partition of a fetch applied and committed on its own."""
+    from reliability.consumer import IdempotentConsumer
+
+    async def never_together(self: Any, consumer: Any, batches: Any) -> bool:
+        return False
+
+    with patched(IdempotentConsumer, "_process_fetch_together", never_together):
+        yield
+
+
+@experiment("sqlite-busy-handler")
+def _sqlite_busy_handler() -> Iterator[None]:
+    """The kit before SQLite's turns: a transaction meeting a held write lock waits in SQLite's busy handler."""
+    from reliability.database import TurnTakingConnection
+
+    with patched(TurnTakingConnection, "take_turn", lambda self: None):
+        yield
+
+
+@experiment("gc-off")
+def _gc_off() -> Iterator[None]:
+    """No cyclic garbage collection (not for production): shows what the collector's pauses, which hold the GIL
+    for every thread, add to the latency's tail."""
+    import gc
+
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
