@@ -3,14 +3,17 @@
 Kafka consumption runs on FastStream: a `faststream.kafka.KafkaBroker` with one batch subscriber per consumed
 topic (group id, ``auto_offset_reset="earliest"``, ``AckPolicy.MANUAL``; see `reliability.subscribers`, where a
 service declares its handlers). FastStream fetches; the body of each subscriber is `IdempotentConsumer._consume`.
-Here a partition's batch is applied in one database transaction that also records every event's identity
-(CloudEvents ``source`` + ``id``); only then are that partition's offsets committed. A crash between the two
+Here the fetch's partition batches are applied in one database transaction that also records every event's
+identity (CloudEvents ``source`` + ``id``); only then are their offsets committed. If that one attempt fails,
+each partition's batch is applied in a transaction of its own, with the retries below, and then its offsets
+committed. A crash between the two
 redelivers the batch, and the recorded identities make the replay change nothing.
 
 What stays on aiokafka beneath FastStream, through the subscriber's own `AIOKafkaConsumer` (``subscriber.consumer``),
 and why (FastStream 0.7.8 source, `faststream/`):
 - Splitting the batch by partition: the batch subscriber flattens ``getmany`` over every partition into one
-  tuple (kafka/subscriber/usecase.py:489-498); the kit regroups it, one transaction per partition.
+  tuple (kafka/subscriber/usecase.py:489-498); the kit regroups it, so that a partition that fails is retried
+  alone.
 - The offset commit: ``KafkaAckableMessage.ack()`` calls ``consumer.commit()`` with no offsets
   (kafka/message.py:70-73), which commits the consumer's position on *every* partition it fetched, those whose
   batch is not applied yet included (tests/kit/test_kit_faststream_limits.py shows it). The kit commits
