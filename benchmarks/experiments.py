@@ -6,8 +6,8 @@ per event, multi-row processed-event and outbox INSERTs, a set-oriented billing 
 billing since the batch-path commit; what is left measures the paths the kit still has (`per-event`,
 `savepoints`), settings (`max-records-2000`, `sqlite-sync-off`, `switch-1ms`, `linger-0`, `gc-off`), the relay
 (`relay-lease`, `relay-waits`) and, undoing the changes of issue 14 one by one, the kit before them (`relay-orm`,
-`decode-stepwise`, `span-per-event`; all three: `before`; and for the latency, `partition-transactions` and
-`sqlite-busy-handler`; both: `before-latency`). `stage-timings` changes nothing and times each stage of the
+`decode-stepwise`, `span-per-event`; all three: `before`; and for the latency, `partition-transactions`,
+`sqlite-busy-handler` and `processed-lookup-ids`; all three: `before-latency`). `stage-timings` changes nothing and times each stage of the
 consumer and the relay, and every SQL statement, in the process it runs in.
 """
 
@@ -30,7 +30,7 @@ def experiment(name: str) -> Callable[[Callable[[], Iterator[None]]], Callable[[
 
 ALIASES = {
     "before": ("relay-orm", "decode-stepwise", "span-per-event"),
-    "before-latency": ("partition-transactions", "sqlite-busy-handler"),
+    "before-latency": ("partition-transactions", "sqlite-busy-handler", "processed-lookup-ids"),
 }
 
 
@@ -437,6 +437,26 @@ def _partition_transactions() -> Iterator[None]:
         return False
 
     with patched(IdempotentConsumer, "_process_fetch_together", never_together):
+        yield
+
+
+@experiment("processed-lookup-ids")
+def _processed_lookup_ids() -> Iterator[None]:
+    """The kit before the processed-event lookup named the sources: the ids alone, so only the first column of
+    the key (the consumer) narrowed the search."""
+    from reliability import applying
+    from reliability.tables import ProcessedEvent
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    def lookup(consumer: str, events: Any) -> Any:
+        return (
+            select(col(ProcessedEvent.source), col(ProcessedEvent.event_id))
+            .where(col(ProcessedEvent.consumer) == consumer)
+            .where(col(ProcessedEvent.event_id).in_({event.id for event in events}))
+        )
+
+    with patched(applying, "processed_lookup", lookup):
         yield
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 from contracts.limits import MAX_EVENT_BYTES
-from sqlalchemy import insert, select
+from sqlalchemy import Select, insert, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -164,12 +164,7 @@ class EventApplier:
         return sources.refusal(record.topic.removeprefix(self.settings.topic_prefix), event.type, event.source)
 
     def _already_processed(self, session: Session, events: list[CloudEvent[EventPayload]]) -> set[tuple[str, str]]:
-        ids = {event.id for event in events}
-        rows = session.execute(
-            select(col(ProcessedEvent.source), col(ProcessedEvent.event_id))
-            .where(col(ProcessedEvent.consumer) == self.settings.name)
-            .where(col(ProcessedEvent.event_id).in_(ids))
-        )
+        rows = session.execute(processed_lookup(self.settings.name, events))
         return {(source, event_id) for source, event_id in rows}
 
     def _batch_handler_of(self, topic: str) -> BatchHandler | None:
@@ -184,6 +179,19 @@ def contract_types_of(logical_topic: str) -> dict[str, type[EventPayload]]:
     """The contract's types for this topic: a type that belongs elsewhere is as wrong as an unknown one.
     One dict per topic, built once (and so one one-pass validator per topic, see `contracts.decode_event`)."""
     return {name: model for name, model in EVENT_TYPES.items() if model.topic == logical_topic}
+
+
+def processed_lookup(consumer: str, events: Sequence[CloudEvent[EventPayload]]) -> Select[str, str]:
+    """The identities among `events` that `consumer` has processed, and possibly a few other pairs of their
+    sources and ids: the caller looks up exact identities. Both columns are given so the whole primary key is
+    used; with the ids alone only its first column was, and each lookup read every row this consumer had ever
+    processed (on SQLite and on PostgreSQL), so every batch cost more than the one before."""
+    return (
+        select(col(ProcessedEvent.source), col(ProcessedEvent.event_id))
+        .where(col(ProcessedEvent.consumer) == consumer)
+        .where(col(ProcessedEvent.source).in_({event.source for event in events}))
+        .where(col(ProcessedEvent.event_id).in_({event.id for event in events}))
+    )
 
 
 def by_partition(records: Sequence[Record]) -> dict[TopicPartition, list[Record]]:
