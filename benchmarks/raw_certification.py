@@ -7,7 +7,7 @@ one of its courses has a pass and its catalogue entry was seen (or when that ent
 waiting for it), it sends the two records certification's outbox relay sends per credential: a credential record
 (JSON of the enrolment, its passes and the catalogue entry, a few KiB, where certification's CredentialIssued
 carries the signed credential) to the credentials topic and an offer record to the notifications topic. With the
-kit's producer settings (idempotent, acks=all, linger 5 ms); the offsets of each `getmany` batch are committed
+kit's producer settings (idempotent, acks=all, linger 0); the offsets of each `getmany` batch are committed
 once that batch's sends are acknowledged. Certification writes nothing to Kafka per input event, only per
 credential, so neither does this loop. No validation, no database, no signing, no provenance check: the ceiling
 a Python consumer reaches on this machine for certification's Kafka traffic.

@@ -7,7 +7,7 @@ to enrolment.events. What other campus systems publish on enrolment.events it re
 This endpoint does the same HTTP and Kafka work with nothing else: uvicorn (as the service runs) with a bare ASGI
 callable, no framework, no authentication, no validation, no database. `POST /enrolments` decodes the JSON body,
 makes an enrolment id and sends one record (the body wrapped with a type, an id and the enrolment id) with the
-kit's producer settings (idempotent, acks=all, linger 5 ms), and answers 201 once the broker acknowledged it;
+kit's producer settings (idempotent, acks=all, linger 0), and answers 201 once the broker acknowledged it;
 `POST /enrolments/{id}/cancellation` does the same with a cancellation record and answers 202. The service
 answers once its database committed and publishes later; this one answers once Kafka holds the record.
 

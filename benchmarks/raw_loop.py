@@ -1,7 +1,7 @@
 """The baseline: the same Kafka work as billing with nothing else — consume, decode JSON, produce, commit.
 
 Per `getmany` batch: every value is decoded as JSON and one record per input is sent (re-encoded JSON of a
-similar size to billing's events) with the kit's own producer settings (idempotent, acks=all, linger 5 ms);
+similar size to billing's events) with the kit's own producer settings (idempotent, acks=all, linger 0);
 the offsets are committed once all those sends are acknowledged. No database, no validation, no domain: what
 is left is the price of aiokafka and the broker, the ceiling a Python consumer on this machine can reach.
 """
