@@ -1,5 +1,5 @@
-"""Applying a partition's batch in one database transaction, with the processed-event identities (see
-`reliability.consumer`, which retries, isolates, dead-letters and commits around it)."""
+"""Applying a batch (a partition's, or a whole fetch's) in one database transaction, with the processed-event
+identities (see `reliability.consumer`, which retries, isolates, dead-letters and commits around it)."""
 
 from __future__ import annotations
 
@@ -31,10 +31,11 @@ EventSession: TypeAlias = Session
 Handler = Callable[[EventSession, CloudEvent[Any]], None]
 """Applies one event inside the caller's transaction: load, call the domain, write state and outbox rows."""
 BatchHandler = Callable[[Session, Sequence[tuple[Record, CloudEvent[Any]]]], None]
-"""Optional fast path: applies a partition's batch of new events, in order, in the caller's transaction (e.g. with
-one query per table and one INSERT per table). It opens each event's trace span itself (`tracing.consuming`).
-A RejectEvent from it makes the kit undo the batch and apply it again one event at a time through the
-per-event handlers, so only the rejected event is dead-lettered: both must implement the same rules."""
+"""Optional fast path: applies a batch of new events in the caller's transaction (e.g. with one query per table and
+one INSERT per table): one partition's, or a fetch's partitions one after the other, each in its order. It opens
+each event's trace span itself (`tracing.consuming`). A RejectEvent from it makes the kit undo the batch and apply
+it again one event at a time through the per-event handlers, so only the rejected event is dead-lettered: both
+must implement the same rules."""
 
 
 class _ApplyPerEvent(Exception):
