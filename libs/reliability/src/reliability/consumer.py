@@ -6,8 +6,8 @@ service declares its handlers). FastStream fetches; the body of each subscriber 
 Here the fetch's partition batches are applied in one database transaction that also records every event's
 identity (CloudEvents ``source`` + ``id``); only then are their offsets committed. If that one attempt fails,
 each partition's batch is applied in a transaction of its own, with the retries below, and then its offsets
-committed. A crash between the two
-redelivers the batch, and the recorded identities make the replay change nothing.
+committed. A crash between the two redelivers the batch, and the recorded identities make the replay change
+nothing.
 
 What stays on aiokafka beneath FastStream, through the subscriber's own `AIOKafkaConsumer` (``subscriber.consumer``),
 and why (FastStream 0.7.8 source, `faststream/`):
