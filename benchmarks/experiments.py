@@ -296,7 +296,7 @@ def _stage_timings() -> Iterator[None]:
     import time
     from pathlib import Path
 
-    from reliability import consumer, outbox
+    from reliability import outbox
     from reliability.consumer import IdempotentConsumer
     from reliability.outbox import OutboxRelay
 
@@ -359,7 +359,7 @@ def _stage_timings() -> Iterator[None]:
         (
             IdempotentConsumer,
             "_apply_batch",
-            timed("consumer: apply a partition (thread)", consumer.IdempotentConsumer._apply_batch, False),
+            timed("consumer: apply a batch (thread)", IdempotentConsumer._apply_batch, False),
         ),
         (
             IdempotentConsumer,
@@ -380,21 +380,12 @@ def _stage_timings() -> Iterator[None]:
 
 
 def _timing_summary(values: list[float], unit: float = 1000.0) -> dict[str, float]:
-    ordered = sorted(values)
-    if not ordered:
+    from benchmarks.service_process import percentile
+
+    if not values:
         return {"calls": 0}
-
-    def at(fraction: float) -> float:
-        return ordered[min(int(fraction * len(ordered)), len(ordered) - 1)] * unit
-
-    return {
-        "calls": len(ordered),
-        "total": sum(ordered) * unit,
-        "p50": at(0.5),
-        "p90": at(0.9),
-        "p99": at(0.99),
-        "max": ordered[-1] * unit,
-    }
+    quantiles = {f"p{round(q * 100)}": percentile(values, q) * unit for q in (0.5, 0.9, 0.99)}
+    return {"calls": len(values), "total": sum(values) * unit, **quantiles, "max": max(values) * unit}
 
 
 @experiment("switch-1ms")

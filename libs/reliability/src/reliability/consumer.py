@@ -231,14 +231,7 @@ class IdempotentConsumer(EventApplier):
         except Exception as error:
             log.info("applying a fetch's partitions together failed; one by one", extra={"error": safe_reason(error)})
             return False
-        await self._after_handler("after database commit", self._after_database_commit, records)
-        if not await dead_letter_or_park_all(self, outcome.dead_letters, marks=consumer is not None):
-            return True  # stopping before each was either sent or parked: not committed, redelivered
-        if consumer is not None:
-            await self._commit_offsets(
-                consumer, {partition: batch[-1].offset + 1 for partition, batch in batches.items()}
-            )
-        await self._count(outcome, started)
+        await self._settle(consumer, records, outcome, started)
         return True
 
     async def _process_partition_batch(
@@ -253,14 +246,18 @@ class IdempotentConsumer(EventApplier):
             done = [record for record in records if record.offset < outcome.redeliver_from]
             if consumer is not None and partition in consumer.assignment():  # else its new owner reads the rest
                 consumer.seek(partition, outcome.redeliver_from)  # the rest comes again in the next fetch
+        await self._settle(consumer, done, outcome, started)
+
+    async def _settle(
+        self, consumer: AIOKafkaConsumer | None, done: list[Record], outcome: BatchOutcome, started: float
+    ) -> None:
+        """After the database commit of `done`: its dead letters out, then the offsets of its partitions."""
         await self._after_handler("after database commit", self._after_database_commit, done)
         if not await dead_letter_or_park_all(self, outcome.dead_letters, marks=consumer is not None):
             return  # stopping before each was either sent or parked: not committed, redelivered
         if consumer is not None and done:
-            await self._commit_offsets(consumer, {partition: done[-1].offset + 1})
-        await self._count(outcome, started)
-
-    async def _count(self, outcome: BatchOutcome, started: float) -> None:
+            offsets = {partition: batch[-1].offset + 1 for partition, batch in by_partition(done).items()}
+            await self._commit_offsets(consumer, offsets)
         name = self.settings.name
         metrics.EVENTS_CONSUMED.labels(name, "applied").inc(outcome.applied)
         metrics.EVENTS_CONSUMED.labels(name, "skipped").inc(outcome.skipped)

@@ -10,7 +10,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
@@ -40,10 +40,7 @@ SQLITE_BUSY_SECONDS = 30.0
 def _begin_immediate(connection: Connection) -> None:
     # pysqlite opens transactions lazily and upgrades read locks to write locks mid-transaction, which
     # deadlocks two writers; BEGIN IMMEDIATE takes the write lock up front and lets busy_timeout work.
-    raw = connection.connection.dbapi_connection
-    if not isinstance(raw, TurnTakingConnection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-        return
+    raw = cast(TurnTakingConnection, connection.connection.dbapi_connection)  # the engine's connect factory
     raw.take_turn()
     try:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
