@@ -12,7 +12,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from reliability.database import transaction
+from reliability.database import statements_on_their_own, transaction
 from reliability.tables import Lease
 
 
@@ -20,14 +20,14 @@ def try_acquire_lease(engine: Engine, name: str, owner: str, duration: timedelta
     """Take or renew the lease `name` for `owner`; True when `owner` holds it for `duration` from now."""
     now = datetime.now(UTC)
     table = Lease.__table__  # type: ignore[attr-defined]
-    with transaction(engine) as session:
-        result = session.execute(
+    with statements_on_their_own(engine) as connection:  # one conditional UPDATE: atomic by itself
+        result = connection.execute(
             update(table)
             .where(table.c.name == name)
             .where((table.c.owner == owner) | (table.c.expires_at < now))
             .values(owner=owner, expires_at=now + duration)
         )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
+        if result.rowcount == 1:
             return True
     try:
         with transaction(engine) as session:

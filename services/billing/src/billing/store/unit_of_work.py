@@ -15,10 +15,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from reliability.bulk_insert import insert_together
 from reliability.database import lock_until_commit
-from reliability.outbox import add_rows_to_outbox, outbox_row
+from reliability.outbox import OUTBOX, outbox_row
 from reliability.store import ServiceDatabase, UnitOfWorkStore
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlmodel import Session, col
 
 from billing import domain
@@ -207,15 +208,13 @@ class Store(UnitOfWorkStore, CatalogueUnit):
     # --- the batch: write once ------------------------------------------------------------------------------
 
     def save(self) -> None:
-        """One INSERT per table (parents first: PostgreSQL checks foreign keys per statement), then the outbox."""
+        """The new rows of every table and the outbox's (parents first), on PostgreSQL in one statement; then
+        the waiting rows this unit resolved, which may be among those just inserted."""
         self.save_catalogue()
-        for table, rows in self._new_rows.items():
-            if rows:
-                self.session.execute(insert(table), rows)
+        insert_together(self.session, [*self._new_rows.items(), (OUTBOX, self._outbox)])
         if self._waiting.resolved:
             self.session.execute(_RESOLVE, [resolution_of(row) for row in self._waiting.resolved])
         self.save_resolved_enrolments()
-        add_rows_to_outbox(self.session, self._outbox)
 
     # --- queries of the API ---------------------------------------------------------------------------------
 

@@ -1,0 +1,130 @@
+"""`insert_together`: the rows of several tables in one statement on PostgreSQL, read back exactly as written
+(types the driver converts, a type of the service's own, NULLs, a child next to its parent), on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from reliability.bulk_insert import insert_together
+from reliability.columns import UTCDateTime
+from reliability.database import create_database_engine
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    TypeDecorator,
+    event,
+    select,
+)
+from sqlalchemy.engine import Dialect
+from sqlmodel import Session
+
+
+class Tagged(TypeDecorator[str]):
+    """A type whose bind processing must run for every element (stored with a prefix)."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:
+        return None if value is None else f"tag:{value}"
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else value.removeprefix("tag:")
+
+
+METADATA = MetaData()
+PARENT = Table(
+    "bulk_parent",
+    METADATA,
+    Column("id", String(20), primary_key=True),
+    Column("amount", Numeric(30, 20), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("note", String(100), nullable=True),
+)
+CHILD = Table(
+    "bulk_child",
+    METADATA,
+    Column(
+        "row_id",
+        BigInteger().with_variant(__import__("sqlalchemy").Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("parent_id", String(20), ForeignKey("bulk_parent.id"), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("doc", JSON, nullable=False),
+    Column("tag", Tagged, nullable=True),
+)
+AT = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
+
+
+def _parents(count: int) -> list[dict[str, Any]]:
+    return [
+        {"id": f"p{n}", "amount": Decimal(f"{n}.25"), "at": AT + timedelta(seconds=n), "note": None if n % 2 else "é"}
+        for n in range(count)
+    ]
+
+
+def _children(count: int) -> list[dict[str, Any]]:
+    return [
+        {"parent_id": f"p{n}", "payload": bytes([n, 0, 255]), "doc": [["a", n], {"k": None}], "tag": None if n else "x"}
+        for n in range(count)
+    ]
+
+
+def _engine(url: str) -> Any:
+    engine = create_database_engine(url)
+    METADATA.create_all(engine)
+    return engine
+
+
+def test_the_rows_of_several_tables_read_back_as_written(database_url):
+    engine = _engine(database_url)
+    with Session(engine) as session, session.begin():
+        insert_together(session, [(PARENT, _parents(3)), (CHILD, _children(3)), (CHILD, [])])
+
+    with engine.connect() as connection:
+        parents = [dict(row._mapping) for row in connection.execute(select(PARENT).order_by(PARENT.c.id))]
+        children = [dict(row._mapping) for row in connection.execute(select(CHILD).order_by(CHILD.c.row_id))]
+    assert parents == _parents(3)
+    assert [{key: value for key, value in row.items() if key != "row_id"} for row in children] == _children(3)
+    assert [row["row_id"] for row in children] == sorted(row["row_id"] for row in children)  # ids in row order
+
+
+def test_on_postgresql_they_are_one_statement(fresh_postgres_url):
+    engine = _engine(fresh_postgres_url)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, *_: statements.append(sql))
+    exact = Decimal("1.00000000000000000001")  # what a float on the way would round to 1
+    with Session(engine) as session, session.begin():
+        parents = [*_parents(5), {"id": "q", "amount": exact, "at": AT, "note": "n"}]
+        insert_together(session, [(PARENT, parents), (CHILD, _children(5))])
+        insert_together(session, [(PARENT, [{**parents[-1], "id": "r"}]), (CHILD, [])])
+
+    assert len(statements) == 2, statements  # one per call, whatever the tables and rows
+    assert statements[0].startswith("WITH w0 AS (INSERT INTO bulk_parent")
+    with engine.connect() as connection:
+        assert connection.execute(select(PARENT.c.amount).where(PARENT.c.id == "q")).scalar_one() == exact
+
+
+def test_a_row_that_breaks_a_constraint_fails_the_whole_statement(fresh_postgres_url):
+    engine = _engine(fresh_postgres_url)
+    orphan = [{**_children(1)[0], "parent_id": "nobody"}]
+    try:
+        with Session(engine) as session, session.begin():
+            insert_together(session, [(PARENT, _parents(2)), (CHILD, orphan)])
+    except Exception as error:
+        assert "foreign key" in str(error).lower()
+    else:
+        raise AssertionError("a child without its parent was inserted")
+    with engine.connect() as connection:
+        assert connection.execute(select(PARENT)).all() == []
