@@ -5,7 +5,7 @@ duration of one run and restores it afterwards. The batch path these experiments
 per event, multi-row processed-event and outbox INSERTs, a set-oriented billing handler) is in the kit and in
 billing since the batch-path commit; what is left measures the paths the kit still has (`per-event`,
 `savepoints`), settings (`max-records-2000`, `sqlite-sync-off`, `switch-1ms`, `linger-5`, `gc-off`), the relay
-(`relay-lease`, `relay-waits`) and, undoing the changes of issue 14 one by one, the kit before them (`relay-orm`,
+(`lease-every-round`, `relay-waits`) and, undoing the changes of issue 14 one by one, the kit before them (`relay-orm`,
 `decode-stepwise`, `span-per-event`; all three: `before`; and for the latency, `partition-transactions`,
 `sqlite-busy-handler`, `processed-lookup-ids` and `linger-5`; all four: `before-latency`). `stage-timings`
 changes nothing and times each stage of the consumer and the relay, and every SQL statement, in the process it
@@ -122,55 +122,28 @@ def _max_records() -> Iterator[None]:
 # --- relay --------------------------------------------------------------------------------------------------------
 
 
-@experiment("relay-lease")
-def _relay_lease() -> Iterator[None]:
-    """The relay renews its lease when a third of it has passed, not before every batch (one write fewer).
-    Without the kit relay's retry on errors: a benchmark run has no outages."""
+@experiment("lease-every-round")
+def _lease_every_round() -> Iterator[None]:
+    """The relay renews its lease before every round, as before 2 December (the kit now renews once a third of
+    its term has passed, `OutboxRelay._hold_lease`)."""
     import asyncio
-    import time
-    from datetime import UTC, datetime, timedelta
 
     from reliability import outbox
     from reliability.outbox import OutboxRelay
 
-    async def run(self: Any) -> None:
+    async def hold_lease(self: Any) -> bool:
         settings = self._settings
-        last_cleanup = datetime.min.replace(tzinfo=UTC)
-        renew_every = settings.lease_duration.total_seconds() / 3
-        held_until = 0.0  # monotonic time up to which we may publish without renewing
-        try:
-            while not self._stopping:
-                now = time.monotonic()
-                if now >= held_until - 2 * renew_every:
-                    holds = await asyncio.to_thread(
-                        outbox.try_acquire_lease,  # type: ignore[attr-defined]  # through outbox: relay-waits patches it there
-                        self._engine,
-                        settings.lease_name,
-                        self.owner,
-                        settings.lease_duration,
-                    )
-                    held_until = now + settings.lease_duration.total_seconds() if holds else 0.0
-                published = 0
-                if time.monotonic() < held_until:
-                    published = await self.publish_pending()
-                    if datetime.now(UTC) - last_cleanup > timedelta(minutes=10):
-                        await asyncio.to_thread(self._delete_old_published_rows)
-                        last_cleanup = datetime.now(UTC)
-                if published == 0:
-                    self._wake.clear()
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), settings.idle_poll_seconds)
-                    except TimeoutError:
-                        pass
-        finally:
+        return bool(
             await asyncio.to_thread(
-                outbox.release_lease,  # type: ignore[attr-defined]
+                outbox.try_acquire_lease,  # type: ignore[attr-defined]  # through outbox: stage-timings patches it there
                 self._engine,
                 settings.lease_name,
                 self.owner,
+                settings.lease_duration,
             )
+        )
 
-    with patched(OutboxRelay, "run", run):
+    with patched(OutboxRelay, "_hold_lease", hold_lease):
         yield
 
 

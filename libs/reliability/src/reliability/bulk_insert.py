@@ -28,25 +28,22 @@ Rows: TypeAlias = Sequence[Mapping[str, Any]]
 def insert_together(session: Session, writes: Sequence[tuple[Table, Rows]]) -> None:
     """Insert each table's rows, in the order given (parents before children), in the session's transaction.
 
-    Every row of a table must name the same columns; a column left out gets its server default (a column with a
-    Python-side default, which only SQLAlchemy's INSERT applies, sends that table the usual way)."""
+    Every row of a table must name the same columns; a column left out gets its server default. Tables whose
+    rows do not fit arrays (rows naming different columns, a column left out with a Python-side default, which
+    only SQLAlchemy's INSERT applies) send every table the usual way, one INSERT each, in order."""
     writes = [(table, rows) for table, rows in writes if rows]
     dialect = session.get_bind().dialect
-    together = [(table, rows) for table, rows in writes if _fits_arrays(table, rows)]
-    if dialect.name != "postgresql" or len(together) < 2:
-        together = []
-    for table, rows in writes:
-        if not any(table is other for other, _ in together):
+    if dialect.name != "postgresql" or len(writes) < 2 or not all(_fits_arrays(*write) for write in writes):
+        for table, rows in writes:  # in order, so parents still go before children
             session.execute(insert(table), list(rows))
-    if together:
-        shape = tuple((table, tuple(rows[0])) for table, rows in together)
-        parameters: dict[str, list[Any]] = {}
-        for number, (table, rows) in enumerate(together):
-            for position, name in enumerate(rows[0]):
-                process = _bind_processor(table.c[name].type, dialect)
-                values = [row[name] for row in rows]
-                parameters[f"w{number}_{position}"] = [process(value) for value in values] if process else values
-        session.execute(_statement(shape, dialect), parameters)
+        return
+    statement, processors = _prepared(tuple((table, tuple(rows[0])) for table, rows in writes), dialect)
+    parameters: dict[str, list[Any]] = {}
+    for number, ((_, rows), processes) in enumerate(zip(writes, processors, strict=True)):
+        for position, (name, process) in enumerate(zip(rows[0], processes, strict=True)):
+            values = [row[name] for row in rows]
+            parameters[f"w{number}_{position}"] = [process(value) for value in values] if process else values
+    session.execute(statement, parameters)
 
 
 def _fits_arrays(table: Table, rows: Rows) -> bool:
@@ -74,11 +71,17 @@ def _is_json(column_type: Any) -> bool:
     return isinstance(column_type, sqltypes.JSON)
 
 
+Processor: TypeAlias = Callable[[Any], Any] | None
+
+
 @functools.lru_cache(maxsize=64)
-def _statement(shape: tuple[tuple[Table, tuple[str, ...]], ...], dialect: Dialect) -> TextClause:
+def _prepared(
+    shape: tuple[tuple[Table, tuple[str, ...]], ...], dialect: Dialect
+) -> tuple[TextClause, list[list[Processor]]]:
+    """The statement for these tables and columns, and each column's bind processor, built once per shape."""
+    preparer = dialect.identifier_preparer
     parts = []
     for number, (table, names) in enumerate(shape):
-        preparer = dialect.identifier_preparer
         columns = ", ".join(preparer.quote(name) for name in names)
         arrays = ", ".join(
             f"CAST(:w{number}_{position} AS {table.c[name].type.compile(dialect=dialect)}[])"
@@ -88,4 +91,5 @@ def _statement(shape: tuple[tuple[Table, tuple[str, ...]], ...], dialect: Dialec
             # Names from the table's own metadata, quoted by the dialect; the values travel as parameters.
             f"w{number} AS (INSERT INTO {preparer.format_table(table)} ({columns}) SELECT * FROM unnest({arrays}))"  # noqa: S608
         )
-    return text("WITH " + ", ".join(parts) + " SELECT 1")
+    processors = [[_bind_processor(table.c[name].type, dialect) for name in names] for table, names in shape]
+    return text("WITH " + ", ".join(parts) + " SELECT 1"), processors

@@ -75,7 +75,8 @@ def add_record_to_outbox(session: Session, record: KafkaRecord, event_id: str) -
 
 
 def outbox_row(record: KafkaRecord, event_id: str) -> dict[str, object]:
-    """The outbox row of one record, for callers inserting many at once (`add_rows_to_outbox`, `bulk_insert.insert_together`).
+    """The outbox row of one record, for callers inserting many at once (`add_rows_to_outbox`, or
+    `bulk_insert.insert_together` with `OUTBOX` and other tables).
 
     Raises `EventTooLarge` for a value over `MAX_EVENT_BYTES`."""
     if len(record.value) > MAX_EVENT_BYTES:
