@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from reliability.database import lock_until_commit
+from reliability.database import lock_in_order_until_commit
 from sqlalchemy import Table, bindparam, delete, select, tuple_, update
 from sqlmodel import Session, col
 
@@ -47,7 +47,10 @@ class CatalogueUnit:
         of enrolments and a batch of catalogue entries cannot wait for each other's locks (no deadlock).
         """
         wanted = sorted(set(keys))
-        lock_until_commit(self.session, (f"billing-catalogue:{key}" for key in wanted), shared=shared)
+        lock_in_order_until_commit(self.session, [catalogue_locks(wanted, shared=shared)])
+        self._read_catalogue(wanted)
+
+    def _read_catalogue(self, wanted: Sequence[str]) -> None:
         if not wanted:
             return
         entry = CATALOGUE_ENTRY
@@ -185,6 +188,12 @@ _RESOLVE_ENROLMENT = (
 
 
 _REASON_LENGTH = 1000
+
+
+def catalogue_locks(keys: Iterable[str], *, shared: bool) -> tuple[list[str], bool]:
+    """The advisory locks of these catalogue keys, for `lock_in_order_until_commit`: on every path before any
+    enrolment's."""
+    return [f"billing-catalogue:{key}" for key in keys], shared
 
 
 def _fits(reason: str | None) -> str | None:

@@ -1,9 +1,9 @@
 """Billing's unit of work: what a use case reads, locks and writes, and the outbox rows of what it announces.
 
-The Kafka path is set-oriented. A Store reads what a whole batch needs about its enrolments with one query per
-table (`load_enrolments`), the use cases then decide event by event against that state in memory, and
-`save` writes with one INSERT per table and one for the outbox, in the session (one transaction) the kit
-gives. Rows are plain dicts from reading to writing, in SQLAlchemy Core: a handler that went through the ORM per
+The Kafka path is set-oriented. A Store takes a whole batch's locks in one statement and reads what the batch
+needs about its enrolments in two queries (`load_catalogue_and_enrolments`), the use cases then decide event by
+event against that state in memory, and `save` writes every table's new rows and the outbox's (on PostgreSQL in
+one statement), in the session (one transaction) the kit gives. Rows are plain dicts from reading to writing, in SQLAlchemy Core: a handler that went through the ORM per
 event spent about 95 % of billing's time in the unit of work (docs/benchmark.md). A cancellation later in a
 batch finds an enrolment created earlier in it exactly as it would find a stored one, and nothing touches the
 database between `load_enrolments` and `save`.
@@ -16,14 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reliability.bulk_insert import insert_together
-from reliability.database import lock_until_commit
+from reliability.database import lock_in_order_until_commit
 from reliability.outbox import OUTBOX, outbox_row
 from reliability.store import ServiceDatabase, UnitOfWorkStore
 from sqlalchemy import Table, bindparam, select, update
 from sqlmodel import Session, col
 
 from billing import domain
-from billing.store.catalogue import CatalogueUnit
+from billing.store.catalogue import CatalogueUnit, catalogue_locks
 from billing.store.rows import (
     Row,
     Waiting,
@@ -76,14 +76,29 @@ class Store(UnitOfWorkStore, CatalogueUnit):
     def load_enrolments(self, enrolment_ids: Iterable[str]) -> None:
         """Lock these enrolments, then read their enrolments, reimbursements and waiting cancellations."""
         ids = sorted(set(enrolment_ids))
-        lock_enrolments(self.session, ids)
-        for row in self.session.execute(select(ENROLMENT).where(ENROLMENT.c.enrolment_id.in_(ids))):
-            self._enrolments[row.enrolment_id] = billed_enrolment_of(row._mapping)
-        reimbursed = select(REIMBURSEMENT.c.enrolment_id, REIMBURSEMENT.c.cancellation_event_id).where(
-            REIMBURSEMENT.c.enrolment_id.in_(ids)
+        lock_in_order_until_commit(self.session, [enrolment_locks(ids)])
+        self._read_enrolments(ids)
+
+    def load_catalogue_and_enrolments(self, catalogue_keys: Iterable[str], enrolment_ids: Iterable[str]) -> None:
+        """`load_catalogue(catalogue_keys, shared=True)`, then `load_enrolments(enrolment_ids)`, with all their
+        locks taken in one statement, in the same order (catalogue keys first)."""
+        keys = sorted(set(catalogue_keys))
+        ids = sorted(set(enrolment_ids))
+        lock_in_order_until_commit(self.session, [catalogue_locks(keys, shared=True), enrolment_locks(ids)])
+        self._read_catalogue(keys)
+        self._read_enrolments(ids)
+
+    def _read_enrolments(self, ids: Sequence[str]) -> None:
+        """The enrolments with the id of the cancellation each was reimbursed from (a reimbursement row exists
+        only for a stored enrolment: one query), then the cancellations waiting for any of them."""
+        reimbursed = REIMBURSEMENT.c.cancellation_event_id.label("reimbursed_by")
+        stored = select(ENROLMENT, reimbursed).outerjoin(
+            REIMBURSEMENT, REIMBURSEMENT.c.enrolment_id == ENROLMENT.c.enrolment_id
         )
-        for row in self.session.execute(reimbursed):
-            self._first_cancellations[row.enrolment_id] = row.cancellation_event_id
+        for row in self.session.execute(stored.where(ENROLMENT.c.enrolment_id.in_(ids))):
+            self._enrolments[row.enrolment_id] = billed_enrolment_of(row._mapping)
+            if row.reimbursed_by is not None:
+                self._first_cancellations[row.enrolment_id] = row.reimbursed_by
         pending = PENDING_CANCELLATION
         waiting = (
             select(pending)
@@ -91,8 +106,8 @@ class Store(UnitOfWorkStore, CatalogueUnit):
             .order_by(pending.c.id)
         )
         for row in self.session.execute(waiting):
-            stored = dict(row._mapping)
-            self._waiting.keep(row.enrolment_id, waiting_cancellation_of(stored), stored)
+            stored_row = dict(row._mapping)
+            self._waiting.keep(row.enrolment_id, waiting_cancellation_of(stored_row), stored_row)
 
     def billed_enrolment(self, enrolment_id: str) -> domain.BilledEnrolment | None:
         """The invoiced enrolment, stored or added in this unit."""
@@ -294,16 +309,17 @@ class Database(ServiceDatabase[Store]):
     store = Store
 
 
-def lock_enrolments(session: Session, enrolment_ids: Sequence[str]) -> None:
-    """Serialise the handling of these enrolments across replicas until this transaction ends.
+def enrolment_locks(enrolment_ids: Iterable[str]) -> tuple[list[str], bool]:
+    """The advisory locks that serialise the handling of these enrolments across replicas, for
+    `lock_in_order_until_commit` (exclusive; after any catalogue key's).
 
     An enrolment and a cancellation that overtook it (another partition) can be applied by two replicas at
     once. Under PostgreSQL's READ COMMITTED each would miss the other's uncommitted row: the cancellation
     would be stored as waiting after the enrolment looked for waiting ones, and wait forever. Every batch
-    takes these locks first (the kit takes them in one statement, in sorted order: no deadlock between
-    replicas locking overlapping batches).
+    takes these locks first (in one statement, in sorted order: no deadlock between replicas locking
+    overlapping batches).
     """
-    lock_until_commit(session, (f"billing-enrolment:{enrolment_id}" for enrolment_id in enrolment_ids))
+    return [f"billing-enrolment:{enrolment_id}" for enrolment_id in enrolment_ids], False
 
 
 _RESOLVE = (

@@ -82,11 +82,10 @@ def bill_enrolment_events(
 ) -> None:
     """Apply a partition's batch in order, each event within its context (its trace span); `policy` is the
     active cancellation policy for new reimbursements. A RejectEvent makes the kit start over one at a time."""
-    store.load_catalogue(
+    store.load_catalogue_and_enrolments(
         (catalogue_key_of(event.data) for event, _ in events if event.type == EnrolmentCreated.event_type),
-        shared=True,
+        (event.data.enrolment_id for event, _ in events),
     )
-    store.load_enrolments(event.data.enrolment_id for event, _ in events)
     for event, context in events:
         with context:
             _bill(store, event, policy)
