@@ -7,7 +7,9 @@ billing since the batch-path commit; what is left measures the paths the kit sti
 `savepoints`), settings (`max-records-2000`, `sqlite-sync-off`, `switch-1ms`, `linger-5`, `gc-off`), the relay
 (`lease-every-round`, `relay-waits`) and, undoing the changes of issue 14 one by one, the kit before them (`relay-orm`,
 `decode-stepwise`, `span-per-event`; all three: `before`; and for the latency, `partition-transactions`,
-`sqlite-busy-handler`, `processed-lookup-ids` and `linger-5`; all four: `before-latency`). `stage-timings`
+`sqlite-busy-handler`, `processed-lookup-ids` and `linger-5`; all four: `before-latency`; for PostgreSQL's round
+trips, `insert-per-table`, `relay-in-transactions`, `pre-ping`, `lease-every-round` and
+`billing-locks-and-reads-apart`; all five: `before-round-trips`). `stage-timings`
 changes nothing and times each stage of the consumer and the relay, and every SQL statement, in the process it
 runs in.
 """
@@ -32,6 +34,13 @@ def experiment(name: str) -> Callable[[Callable[[], Iterator[None]]], Callable[[
 ALIASES = {
     "before": ("relay-orm", "decode-stepwise", "span-per-event"),
     "before-latency": ("partition-transactions", "sqlite-busy-handler", "processed-lookup-ids", "linger-5"),
+    "before-round-trips": (
+        "insert-per-table",
+        "relay-in-transactions",
+        "pre-ping",
+        "lease-every-round",
+        "billing-locks-and-reads-apart",
+    ),
 }
 
 
@@ -144,6 +153,87 @@ def _lease_every_round() -> Iterator[None]:
         )
 
     with patched(OutboxRelay, "_hold_lease", hold_lease):
+        yield
+
+
+# --- undoing the round-trip changes of 2 December (PostgreSQL) ------------------------------------------------
+
+
+@experiment("insert-per-table")
+def _insert_per_table() -> Iterator[None]:
+    """Billing's save with one executemany per table, as before `reliability.bulk_insert.insert_together`."""
+    from billing.store import unit_of_work
+    from sqlalchemy import insert
+
+    def one_by_one(session: Any, tables: Any) -> None:
+        for table, rows in tables:
+            if rows:
+                session.execute(insert(table), rows)
+
+    with patched(unit_of_work, "insert_together", one_by_one):
+        yield
+
+
+@experiment("relay-in-transactions")
+def _relay_in_transactions() -> Iterator[None]:
+    """The relay's reads, its mark-published and the lease's UPDATE each in a transaction (BEGIN and COMMIT
+    round trips on PostgreSQL), as before `statements_on_their_own`."""
+    from reliability import lease, outbox
+
+    @contextlib.contextmanager
+    def in_a_transaction(engine: Any) -> Iterator[Any]:
+        with engine.begin() as connection:
+            yield connection
+
+    with patched(outbox, "statements_on_their_own", in_a_transaction):
+        with patched(lease, "statements_on_their_own", in_a_transaction):
+            yield
+
+
+@experiment("pre-ping")
+def _pre_ping() -> Iterator[None]:
+    """The pool pings every connection it hands out (SQLAlchemy's `pool_pre_ping`), as before the ping only
+    after an idle spell."""
+    from reliability import database
+
+    def ping_always(engine: Any) -> None:
+        engine.pool._pre_ping = True
+
+    with patched(database, "_ping_after_idle", ping_always):
+        yield
+
+
+@experiment("billing-locks-and-reads-apart")
+def _billing_locks_and_reads_apart() -> Iterator[None]:
+    """Billing's batch with its catalogue and enrolment locks in two statements and its enrolments,
+    reimbursements and waiting cancellations read in three queries, as before `lock_in_order_until_commit`."""
+    from billing import domain
+    from billing.store import unit_of_work
+    from billing.store.rows import billed_enrolment_of, waiting_cancellation_of
+    from billing.store.unit_of_work import ENROLMENT, PENDING_CANCELLATION, REIMBURSEMENT, Store
+    from reliability.database import lock_until_commit
+    from sqlalchemy import select
+
+    def locks_apart(session: Any, groups: Any) -> None:
+        for names, shared in groups:
+            lock_until_commit(session, names, shared=shared)
+
+    def read_apart(self: Any, ids: Any) -> None:
+        for row in self.session.execute(select(ENROLMENT).where(ENROLMENT.c.enrolment_id.in_(ids))):
+            self._enrolments[row.enrolment_id] = billed_enrolment_of(row._mapping)
+        reimbursed = select(REIMBURSEMENT.c.enrolment_id, REIMBURSEMENT.c.cancellation_event_id)
+        for row in self.session.execute(reimbursed.where(REIMBURSEMENT.c.enrolment_id.in_(ids))):
+            self._first_cancellations[row.enrolment_id] = row.cancellation_event_id
+        pending = PENDING_CANCELLATION
+        waiting = select(pending).where(pending.c.enrolment_id.in_(ids), pending.c.status == domain.WAITING)
+        for row in self.session.execute(waiting.order_by(pending.c.id)):
+            stored = dict(row._mapping)
+            self._waiting.keep(row.enrolment_id, waiting_cancellation_of(stored), stored)
+
+    with (
+        patched(unit_of_work, "lock_in_order_until_commit", locks_apart),
+        patched(Store, "_read_enrolments", read_apart),
+    ):
         yield
 
 
