@@ -199,7 +199,11 @@ class OutboxRelay:
                     )
                     await self._sleep_unless_stopped(delay)
                     continue
-                if published == 0:
+                if published < settings.batch_size:
+                    # The round found all there was when it read (a full batch may have more behind it). Rows
+                    # committed since in this process came with a notify(), which ends this wait at once; those of
+                    # other processes wait for the poll. A second round right away only found nothing: at 200
+                    # events/s that was every other round, each a read competing with the consumer's transaction.
                     try:
                         await asyncio.wait_for(self._wake.wait(), settings.idle_poll_seconds)
                     except TimeoutError:
