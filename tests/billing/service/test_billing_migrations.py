@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from billing.bootstrap import MIGRATIONS
 from billing.store import TABLES, schema_metadata
 from reliability.database import create_database_engine
-from reliability.migrations import upgrade_to_head
+from reliability.migrations import for_dialect, upgrade_to_head
 from reliability.tables import KIT_TABLES
 
 
@@ -16,7 +16,8 @@ def differences(url, metadata):
     engine = create_database_engine(url)
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            options = {"compare_type": True, "include_object": for_dialect(connection.dialect.name)}
+            context = MigrationContext.configure(connection, opts=options)
             return compare_metadata(context, metadata)
     finally:
         engine.dispose()

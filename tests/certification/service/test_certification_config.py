@@ -14,6 +14,7 @@ from certification.bootstrap import build, create_issuer
 from certification.config import CertificationSettings, SigningKeyMissing
 from certification.store import schema_metadata
 from pydantic import ValidationError
+from reliability.migrations import for_dialect
 
 from tests.certification.certification_support import BASE_URL, ISSUER_ID
 
@@ -134,7 +135,8 @@ def test_build_migrates_and_wires_the_service(tmp_path):
 
 def test_migrations_produce_exactly_the_models_schema(engine):
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        options = {"compare_type": True, "include_object": for_dialect(connection.dialect.name)}
+        context = MigrationContext.configure(connection, opts=options)
         differences = compare_metadata(context, schema_metadata())
     assert differences == []
 

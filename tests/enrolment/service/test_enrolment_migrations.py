@@ -9,6 +9,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from enrolment.store import MIGRATIONS, migrate, schema_metadata
 from reliability.database import create_database_engine
+from reliability.migrations import for_dialect
 from sqlalchemy import inspect
 
 EXPECTED_TABLES = {
@@ -27,7 +28,8 @@ def differences(database_url: str) -> list:
     engine = create_database_engine(database_url)
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            options = {"compare_type": True, "include_object": for_dialect(connection.dialect.name)}
+            context = MigrationContext.configure(connection, opts=options)
             return compare_metadata(context, schema_metadata())
     finally:
         engine.dispose()

@@ -5,6 +5,7 @@ Migrations run with ``render_as_batch`` so ALTERs work on SQLite (which rebuilds
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from reliability.columns import UTCDateTime
 from reliability.database import advisory_lock_key, create_database_engine
+from reliability.tables import PARKED, PENDING
 
 MIGRATION_LOCK = advisory_lock_key("reliability.migrations")
 """The PostgreSQL advisory lock every migration holds until it commits, so replicas migrate one at a time."""
@@ -116,3 +118,35 @@ def drop_kit_tables_v2() -> None:
     with op.batch_alter_table("outbox_message") as table:
         table.drop_column("parked_reason")
         table.drop_column("parked_at")
+
+
+def create_kit_tables_v3() -> None:
+    """Version 3: partial indexes of the outbox rows waiting to be sent and of those parked, so that the relay's
+    reads cost what is waiting, not what the outbox keeps. Never edit: add a v4.
+
+    On PostgreSQL `CREATE INDEX` blocks the outbox's writers while it reads the table (seconds for a week of
+    rows); the service migrates at start, before it consumes or publishes. SQLite needs neither (see
+    `reliability.tables.OutboxMessage`)."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.create_index("ix_outbox_message_pending", "outbox_message", ["id"], postgresql_where=PENDING)
+    op.create_index("ix_outbox_message_parked", "outbox_message", ["topic", "key", "id"], postgresql_where=PARKED)
+
+
+def drop_kit_tables_v3() -> None:
+    """Undoes `create_kit_tables_v3`."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.drop_index("ix_outbox_message_parked", table_name="outbox_message")
+    op.drop_index("ix_outbox_message_pending", table_name="outbox_message")
+
+
+def for_dialect(dialect_name: str) -> Callable[..., bool]:
+    """Alembic's `include_object` for comparing a database with the models: an object made for other dialects
+    only (`reliability.tables.postgresql_only`) is not expected in this one."""
+
+    def include(candidate: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+        dialects = getattr(candidate, "info", {}).get("dialects")
+        return dialects is None or dialect_name in dialects
+
+    return include

@@ -19,7 +19,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, Table, and_, func, not_, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, and_, func, not_, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
@@ -59,14 +59,18 @@ def _open_parked() -> ColumnElement[bool]:
 
 def blocking_heads(engine: Engine | Connection) -> dict[tuple[str, bytes], int]:
     """{(topic, key): id of its first parked row} for every key whose later rows must wait."""
-    statement = (
+    with engine.connect() if isinstance(engine, Engine) else nullcontext(engine) as connection:
+        return {(topic, bytes(key)): int(head) for topic, key, head in connection.execute(blocking_heads_query())}
+
+
+def blocking_heads_query() -> Select[str, bytes, int]:
+    """The relay's second read of a round (when the first found rows); it reads the parked rows' index only."""
+    return (
         select(_ROWS.c.topic, _ROWS.c.key, func.min(_ROWS.c.id))
         .where(_open_parked())
         .where(not_(_ROWS.c.parked_reason.startswith(WAITING_PREFIX)))
         .group_by(_ROWS.c.topic, _ROWS.c.key)
     )
-    with engine.connect() if isinstance(engine, Engine) else nullcontext(engine) as connection:
-        return {(topic, bytes(key)): int(head) for topic, key, head in connection.execute(statement)}
 
 
 def park_rows(engine: Engine, reasons: dict[int, str]) -> None:
