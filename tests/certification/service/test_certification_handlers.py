@@ -8,6 +8,7 @@ import pytest
 from certification import store as storage
 from certification import usecases as use_cases
 from certification.store import Database, Store
+from certification.usecases import issuing
 from reliability.consumer import RejectEvent
 from reliability.database import transaction
 from sqlalchemy.exc import IntegrityError
@@ -325,6 +326,27 @@ def test_every_credential_gets_its_own_status_bit(engine, handlers):
     assert len(rows) == 5
     assert len({(row.status_list_id, row.status_index) for row in rows}) == 5
     assert {row.status_list_id for row in rows} == {"1"}
+
+
+def test_a_sparse_list_is_not_read_whole_to_allocate_a_bit(engine, handlers, monkeypatch):
+    # Each credential used to read every allocated index of its list: up to 131 072 rows per credential.
+    def read_whole(self, status_list_id):
+        raise AssertionError("the status list's allocated indices were read whole")
+
+    monkeypatch.setattr(Store, "allocated_indices", read_whole)
+    apply(engine, handlers, heritage_published())
+    for n in range(3):
+        apply(engine, handlers, enrolment_created(f"enr-{n}"), *passes(f"enr-{n}"))
+    assert len({(row.status_list_id, row.status_index) for row in credentials(engine)}) == 3
+
+
+def test_when_every_candidate_is_taken_the_list_is_read_whole_for_a_free_bit(engine, handlers, monkeypatch):
+    apply(engine, handlers, heritage_published(), enrolment_created("enr-1"), *passes("enr-1"))
+    [first] = credentials(engine)
+    monkeypatch.setattr(issuing, "random_candidates", lambda length: [first.status_index])
+    apply(engine, handlers, enrolment_created("enr-2"), *passes("enr-2"))
+    second = next(row for row in credentials(engine) if row.enrolment_id == "enr-2")
+    assert (second.status_list_id, second.status_index) != (first.status_list_id, first.status_index)
 
 
 def test_revocation_sets_the_bit_resigns_the_list_and_announces_it_once(engine, handlers, issuer):

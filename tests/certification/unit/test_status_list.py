@@ -16,6 +16,7 @@ from certification.adapters import (
     StatusListFullError,
     allocate_index,
     build_status_list_credential,
+    random_candidates,
     sign_credential,
     status_entry,
     verify_credential,
@@ -247,3 +248,10 @@ def test_expired_status_list_is_not_trusted(world, env, issuer_key, loader):
     )
     result = verify(issue(5), {**published, env.status_list_url: stale})
     assert not result.check("status").ok
+
+
+def test_random_candidates_are_distinct_indices_of_the_list():
+    candidates = random_candidates(1000, 64)
+    assert len(candidates) == len(set(candidates)) == 64
+    assert all(0 <= index < 1000 for index in candidates)
+    assert sorted(random_candidates(10, 64)) == list(range(10))  # a list shorter than the count: all of it

@@ -10,6 +10,7 @@ it is never logged: log lines name enrolments and credentials by id only.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -314,6 +315,14 @@ class Store(OfferQueries, UnitOfWorkStore):
 
     def allocated_indices(self, status_list_id: str) -> set[int]:
         statement = select(col(CredentialRow.status_index)).where(col(CredentialRow.status_list_id) == status_list_id)
+        return set(self.session.scalars(statement))
+
+    def allocated_among(self, status_list_id: str, indices: Collection[int]) -> set[int]:
+        """Which of these indices of the list are taken: a search of the (list, index) unique index, whatever
+        the number of credentials the list holds."""
+        statement = select(col(CredentialRow.status_index)).where(
+            col(CredentialRow.status_list_id) == status_list_id, col(CredentialRow.status_index).in_(list(indices))
+        )
         return set(self.session.scalars(statement))
 
     def status_list(self, list_id: str, *, for_update: bool = False) -> StatusListRow | None:

@@ -36,6 +36,7 @@ from certification.adapters.status_list import (
     StatusListFullError,
     allocate_index,
     build_status_list_credential,
+    random_candidates,
     status_entry,
     status_list_from_credential,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "microcredential_context",
     "public_key_from_multibase",
     "public_key_multibase",
+    "random_candidates",
     "sign_credential",
     "standard_documents",
     "status_entry",

@@ -95,6 +95,14 @@ class StatusList:
         return cls(data=data)
 
 
+def random_candidates(
+    length: int = MIN_STATUS_LIST_BITS, count: int = 64, *, rng: secrets.SystemRandom | None = None
+) -> list[int]:
+    """`count` distinct random indices of a list of `length`, in random order: the first of them that is free is
+    a uniformly random free index, as `allocate_index` picks, found without reading every allocated one."""
+    return (rng or secrets.SystemRandom()).sample(range(length), min(count, length))
+
+
 def allocate_index(
     allocated: Collection[int],
     length: int = MIN_STATUS_LIST_BITS,

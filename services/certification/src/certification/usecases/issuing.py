@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from certification.adapters.canonical import UndefinedTermError
 from certification.adapters.issuer import Issuer
-from certification.adapters.status_list import StatusList, allocate_index
+from certification.adapters.status_list import StatusList, allocate_index, random_candidates
 from certification.domain import (
     Assessment,
     CompletionStatus,
@@ -225,11 +225,20 @@ def _issued_event(row: CredentialRow, signed: dict[str, Any]) -> CloudEvent[Cred
 
 
 def _allocate_status(store: Store, issuer: Issuer, at: datetime) -> tuple[StatusListRow, int]:
-    """A random free bit in the newest status list, starting a new list when it is full."""
+    """A random free bit in the newest status list, starting a new list when it is full.
+
+    Random candidates are checked in one query; only a list so full that none of them is free is read whole.
+    Reading every allocated index for each credential cost more with every credential the list held (up to
+    131 072 rows per credential)."""
     status_list = store.newest_status_list()
     if status_list is None:
         status_list = create_status_list(store, issuer, "1", at)
     bits_in_list = len(status_list.bits) * 8
+    candidates = random_candidates(bits_in_list)
+    taken = store.allocated_among(status_list.id, candidates)
+    free = [index for index in candidates if index not in taken]
+    if free:
+        return status_list, free[0]
     taken = store.allocated_indices(status_list.id)
     if len(taken) >= bits_in_list:
         status_list = create_status_list(store, issuer, str(int(status_list.id) + 1), at)
