@@ -11,7 +11,7 @@ billing since the batch-path commit; what is left measures the paths the kit sti
 trips, `insert-per-table`, `relay-in-transactions`, `pre-ping`, `lease-every-round`,
 `billing-locks-and-reads-apart` and `relay-second-round`; all six: `before-round-trips`). `stage-timings`
 changes nothing and times each stage of the consumer and the relay, and every SQL statement, in the process it
-runs in.
+runs in; `tracemalloc` changes nothing but speed and says where the process's live Python memory was allocated.
 """
 
 from __future__ import annotations
@@ -468,6 +468,50 @@ def _timing_summary(values: list[float], unit: float = 1000.0) -> dict[str, floa
         return {"calls": 0}
     quantiles = {f"p{round(q * 100)}": percentile(values, q) * unit for q in (0.5, 0.9, 0.99)}
     return {"calls": len(values), "total": sum(values) * unit, **quantiles, "max": max(values) * unit}
+
+
+@experiment("tracemalloc")
+def _tracemalloc() -> Iterator[None]:
+    """Changes nothing but speed: traces Python's allocations in the process and, at exit, writes where the live
+    memory was allocated (top lines and files) and the traced and resident sizes every 5 s, to
+    `BENCH_TRACEMALLOC` (default bench-results/tracemalloc.txt). Memory that C libraries take with malloc is
+    not traced: the gap between the two sizes is theirs."""
+    import atexit
+    import os
+    import threading
+    import time
+    import tracemalloc
+    from pathlib import Path
+
+    tracemalloc.start(8)
+    samples: list[tuple[float, float, float]] = []
+    started = time.monotonic()
+
+    def resident_mib() -> float:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def sample() -> None:
+        while True:
+            traced, _ = tracemalloc.get_traced_memory()
+            samples.append((time.monotonic() - started, traced / 2**20, resident_mib()))
+            time.sleep(5)
+
+    def dump() -> None:
+        snapshot = tracemalloc.take_snapshot()
+        traced, peak = tracemalloc.get_traced_memory()
+        lines = [f"traced now {traced / 2**20:.1f} MiB, traced peak {peak / 2**20:.1f} MiB, RSS {resident_mib():.1f}"]
+        lines += [f"{at:6.0f} s  traced {mib:6.1f} MiB  RSS {rss:6.1f} MiB" for at, mib, rss in samples]
+        for grouping in ("filename", "lineno"):
+            lines.append(f"--- top by {grouping}")
+            lines += [str(stat) for stat in snapshot.statistics(grouping)[:25]]
+        path = Path(os.environ.get("BENCH_TRACEMALLOC", "bench-results/tracemalloc.txt"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n")
+
+    threading.Thread(target=sample, daemon=True, name="tracemalloc-samples").start()
+    atexit.register(dump)
+    yield
 
 
 @experiment("switch-1ms")
