@@ -3,13 +3,16 @@ batch waits for one (or the poll), a full batch is followed by the next round.
 
 Before, the relay cleared its wake-up event after an empty round: a notify that landed while that round ran
 (its rows committed just after the round's query) was wiped, and the rows waited for the next poll. At 200
-events/s that put a poll interval into billing's latency (docs/benchmark.md).
+events/s that put a poll interval into billing's latency (docs/benchmark.md). And after any round that published
+something it read the outbox again at once, which at 200 events/s found nothing every other round.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 from reliability.outbox import OutboxRelay, RelaySettings
 
@@ -18,125 +21,90 @@ from tests.kit.kit_support import make_engine
 POLL_SECONDS = 30.0  # far longer than the test waits: only a kept wake-up can start the second round in time
 
 
-def idle_relay(engine: Any) -> OutboxRelay:
-    """A relay whose rounds the test replaces; only its wake-up and its lease (on `engine`) are real."""
-    return OutboxRelay(engine, producer=None, service="svc", settings=RelaySettings(idle_poll_seconds=POLL_SECONDS))  # type: ignore[arg-type]
+class Rounds:
+    """A relay whose rounds `result(relay, round_number)` replaces (what a round published); only its wake-up
+    and its lease (on a SQLite file) are real."""
+
+    def __init__(self, tmp_path: Path, result: Callable[[OutboxRelay, int], int], batch_size: int = 500) -> None:
+        self.engine = make_engine(f"sqlite:///{tmp_path / 'outbox.db'}")
+        settings = RelaySettings(idle_poll_seconds=POLL_SECONDS, batch_size=batch_size)
+        self.relay = OutboxRelay(self.engine, producer=None, service="svc", settings=settings)
+        self.count = 0
+
+        async def publish_pending() -> int:
+            self.count += 1
+            return result(self.relay, self.count)
+
+        self.relay.publish_pending = publish_pending  # type: ignore[method-assign]
+
+    async def run_until_stopped(self) -> None:
+        try:
+            await asyncio.wait_for(self.relay.run(), timeout=5)
+        finally:
+            self.engine.dispose()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        task = asyncio.create_task(self.relay.run())
+        try:
+            yield
+        finally:
+            self.relay.stop()
+            await asyncio.wait_for(task, timeout=5)
+            self.engine.dispose()
 
 
-async def test_a_notify_during_an_empty_round_starts_the_next_round_at_once(tmp_path: Any) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'outbox.db'}")
-    relay = idle_relay(engine)
-    rounds = 0
+def notify_then_stop(published: int) -> Callable[[OutboxRelay, int], int]:
+    """Round 1 publishes `published` and the consumer commits (and notifies) meanwhile; round 2 stops the relay."""
 
-    async def publish_pending() -> int:
-        nonlocal rounds
-        rounds += 1
-        if rounds == 1:
-            relay.notify()  # the consumer commits (and notifies) after this round's query found nothing
-        else:
-            relay.stop()
+    def result(relay: OutboxRelay, number: int) -> int:
+        if number == 1:
+            relay.notify()
+            return published
+        relay.stop()
         return 0
 
-    relay.publish_pending = publish_pending  # type: ignore[method-assign]
-    try:
-        await asyncio.wait_for(relay.run(), timeout=5)
-    finally:
-        engine.dispose()
-    assert rounds == 2
+    return result
 
 
-async def test_with_nothing_committed_the_relay_waits_for_its_poll(tmp_path: Any) -> None:
-    # The other side: no notify, so the second round only comes with the poll (here a short one).
-    engine = make_engine(f"sqlite:///{tmp_path / 'outbox.db'}")
-    relay = idle_relay(engine)
-    rounds = 0
+async def test_a_notify_during_an_empty_round_starts_the_next_round_at_once(tmp_path: Path) -> None:
+    rounds = Rounds(tmp_path, notify_then_stop(published=0))
+    await rounds.run_until_stopped()
+    assert rounds.count == 2
 
-    async def publish_pending() -> int:
-        nonlocal rounds
-        rounds += 1
-        return 0
 
-    relay.publish_pending = publish_pending  # type: ignore[method-assign]
-    task = asyncio.create_task(relay.run())
-    try:
+async def test_a_notify_during_a_round_that_published_starts_the_next_round_at_once(tmp_path: Path) -> None:
+    rounds = Rounds(tmp_path, notify_then_stop(published=3))
+    await rounds.run_until_stopped()
+    assert rounds.count == 2
+
+
+async def test_with_nothing_committed_the_relay_waits_for_its_poll(tmp_path: Path) -> None:
+    # The other side: no notify, so the second round only comes with the poll (or, here, a notify).
+    rounds = Rounds(tmp_path, lambda relay, number: 0)
+    async with rounds.running():
         await asyncio.sleep(1.0)
-        assert rounds == 1
-        relay.notify()
+        assert rounds.count == 1
+        rounds.relay.notify()
         await asyncio.sleep(0.5)
-        assert rounds == 2
-    finally:
-        relay.stop()
-        await asyncio.wait_for(task, timeout=5)
-        engine.dispose()
+        assert rounds.count == 2
 
 
-async def test_a_round_short_of_a_batch_waits_for_a_wake_up_or_the_poll(tmp_path: Any) -> None:
-    # Nothing is left behind a round that published less than a batch: a second round at once would find
-    # nothing (it did, every other round, at 200 events/s).
-    engine = make_engine(f"sqlite:///{tmp_path / 'outbox.db'}")
-    relay = idle_relay(engine)
-    rounds = 0
-
-    async def publish_pending() -> int:
-        nonlocal rounds
-        rounds += 1
-        return 3 if rounds == 1 else 0
-
-    relay.publish_pending = publish_pending  # type: ignore[method-assign]
-    task = asyncio.create_task(relay.run())
-    try:
+async def test_a_round_short_of_a_batch_waits_for_a_wake_up_or_the_poll(tmp_path: Path) -> None:
+    # Nothing is left behind a round that published less than a batch: a second round at once would find nothing.
+    rounds = Rounds(tmp_path, lambda relay, number: 3 if number == 1 else 0)
+    async with rounds.running():
         await asyncio.sleep(1.0)
-        assert rounds == 1
-        relay.notify()
+        assert rounds.count == 1
+        rounds.relay.notify()
         await asyncio.sleep(0.5)
-        assert rounds == 2
-    finally:
-        relay.stop()
-        await asyncio.wait_for(task, timeout=5)
-        engine.dispose()
+        assert rounds.count == 2
 
 
-async def test_a_full_batch_is_followed_by_the_next_round_at_once(tmp_path: Any) -> None:
-    # A backlog drains batch after batch without waiting for a notify or the poll.
-    engine = make_engine(f"sqlite:///{tmp_path / 'outbox.db'}")
-    settings = RelaySettings(idle_poll_seconds=POLL_SECONDS, batch_size=2)
-    relay = OutboxRelay(engine, producer=None, service="svc", settings=settings)  # type: ignore[arg-type]
+async def test_a_full_batch_is_followed_by_the_next_round_at_once(tmp_path: Path) -> None:
+    # A backlog drains batch after batch (2, 2, then 1 of a batch of 2) without waiting for a notify or the poll.
     published = [2, 2, 1]
-    rounds = 0
-
-    async def publish_pending() -> int:
-        nonlocal rounds
-        rounds += 1
-        return published[rounds - 1] if rounds <= len(published) else 0
-
-    relay.publish_pending = publish_pending  # type: ignore[method-assign]
-    task = asyncio.create_task(relay.run())
-    try:
+    rounds = Rounds(tmp_path, lambda relay, number: published[number - 1] if number <= 3 else 0, batch_size=2)
+    async with rounds.running():
         await asyncio.sleep(1.0)
-        assert rounds == 3
-    finally:
-        relay.stop()
-        await asyncio.wait_for(task, timeout=5)
-        engine.dispose()
-
-
-async def test_a_notify_during_a_round_that_published_starts_the_next_round_at_once(tmp_path: Any) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'outbox.db'}")
-    relay = idle_relay(engine)
-    rounds = 0
-
-    async def publish_pending() -> int:
-        nonlocal rounds
-        rounds += 1
-        if rounds == 1:
-            relay.notify()  # the consumer's next commit lands while this round sends
-            return 3
-        relay.stop()
-        return 0
-
-    relay.publish_pending = publish_pending  # type: ignore[method-assign]
-    try:
-        await asyncio.wait_for(relay.run(), timeout=5)
-    finally:
-        engine.dispose()
-    assert rounds == 2
+        assert rounds.count == 3
