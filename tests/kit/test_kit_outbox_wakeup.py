@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import pytest
 from reliability.outbox import OutboxRelay, RelaySettings
 
 from tests.kit.kit_support import make_engine
@@ -79,20 +80,15 @@ async def test_a_notify_during_a_round_that_published_starts_the_next_round_at_o
     assert rounds.count == 2
 
 
-async def test_with_nothing_committed_the_relay_waits_for_its_poll(tmp_path: Path) -> None:
-    # The other side: no notify, so the second round only comes with the poll (or, here, a notify).
-    rounds = Rounds(tmp_path, lambda relay, number: 0)
-    async with rounds.running():
-        await asyncio.sleep(1.0)
-        assert rounds.count == 1
-        rounds.relay.notify()
-        await asyncio.sleep(0.5)
-        assert rounds.count == 2
-
-
-async def test_a_round_short_of_a_batch_waits_for_a_wake_up_or_the_poll(tmp_path: Path) -> None:
-    # Nothing is left behind a round that published less than a batch: a second round at once would find nothing.
-    rounds = Rounds(tmp_path, lambda relay, number: 3 if number == 1 else 0)
+@pytest.mark.parametrize(
+    "first_round",
+    [0, 3],
+    ids=["nothing committed: the next round comes with the poll", "a round short of a batch left nothing behind"],
+)
+async def test_without_a_wake_up_the_relay_waits_for_its_poll(tmp_path: Path, first_round: int) -> None:
+    # No notify, so the second round only comes with the poll (or, here, a notify); after a short round a second
+    # round at once would only find nothing.
+    rounds = Rounds(tmp_path, lambda relay, number: first_round if number == 1 else 0)
     async with rounds.running():
         await asyncio.sleep(1.0)
         assert rounds.count == 1

@@ -122,8 +122,8 @@ def schema_metadata(*service_tables: Table) -> MetaData:
     metadata = MetaData()
     for table in (*KIT_TABLES, *service_tables):
         copy = table.to_metadata(metadata)
-        kept = {index.name: index for index in table.indexes if index.info.get("dialects")}
+        postgresql_indexes = {index.name for index in table.indexes if index.info.get("dialects")}
         for index in copy.indexes:  # to_metadata copies neither an index's info nor its ddl_if
-            if index.name in kept:
+            if index.name in postgresql_indexes:
                 postgresql_only(index)
     return metadata

@@ -1,12 +1,13 @@
 """Billing's unit of work: what a use case reads, locks and writes, and the outbox rows of what it announces.
 
-The Kafka path is set-oriented. A Store takes a whole batch's locks in one statement and reads what the batch
-needs about its enrolments in two queries (`load_catalogue_and_enrolments`), the use cases then decide event by
-event against that state in memory, and `save` writes every table's new rows and the outbox's (on PostgreSQL in
-one statement), in the session (one transaction) the kit gives. Rows are plain dicts from reading to writing, in SQLAlchemy Core: a handler that went through the ORM per
-event spent about 95 % of billing's time in the unit of work (docs/benchmark.md). A cancellation later in a
-batch finds an enrolment created earlier in it exactly as it would find a stored one, and nothing touches the
-database between `load_enrolments` and `save`.
+The Kafka path is set-oriented. A Store takes a whole batch's locks in one statement and reads what the batch needs
+in three queries: catalogue entries, enrolments with their reimbursements, waiting cancellations
+(`load_catalogue_and_enrolments`), the use cases then decide event by event against that state in memory, and
+`save` writes every table's new rows and the outbox's (on PostgreSQL in one statement), in the session (one
+transaction) the kit gives. Rows are plain dicts from reading to writing, in SQLAlchemy Core: a handler that went
+through the ORM per event spent about 95 % of billing's time in the unit of work (docs/benchmark.md). A
+cancellation later in a batch finds an enrolment created earlier in it exactly as it would find a stored one, and
+nothing touches the database between that read and `save`.
 """
 
 from __future__ import annotations
