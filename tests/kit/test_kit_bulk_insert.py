@@ -128,3 +128,22 @@ def test_a_row_that_breaks_a_constraint_fails_the_whole_statement(fresh_postgres
         raise AssertionError("a child without its parent was inserted")
     with engine.connect() as connection:
         assert connection.execute(select(PARENT)).all() == []
+
+
+def test_values_an_array_literal_escapes_and_a_column_of_nulls_read_back_as_written(database_url):
+    # The arrays travel in the binary format: nothing is quoted or escaped on the way, so nothing may be lost.
+    awkward = ['say "hi"', "back\\slash", "{braces}", "a,b", "NULL", "", " padded ", "\\x41"]
+    parents = [{"id": f"a{n}", "amount": Decimal("0.01"), "at": AT, "note": note} for n, note in enumerate(awkward)]
+    children = [
+        {"parent_id": "a0", "payload": payload, "doc": {"text": '"\\'}, "tag": None}
+        for payload in (b"\\", b'"', b"{,}", b"\x00\\x00", b"")
+    ]
+    engine = _engine(database_url)
+    with Session(engine) as session, session.begin():
+        insert_together(session, [(PARENT, parents), (CHILD, children)])
+
+    with engine.connect() as connection:
+        notes = connection.execute(select(PARENT.c.note).order_by(PARENT.c.id)).scalars().all()
+        stored = connection.execute(select(CHILD.c.payload, CHILD.c.doc, CHILD.c.tag).order_by(CHILD.c.row_id)).all()
+    assert notes == awkward
+    assert [tuple(row) for row in stored] == [(row["payload"], row["doc"], None) for row in children]

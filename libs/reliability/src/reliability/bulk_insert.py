@@ -6,6 +6,11 @@ per column (`INSERT ... SELECT * FROM unnest(...)`), every table in a data-modif
 statement's text depends on the tables and columns only, not on the number of rows: it is built once per shape.
 PostgreSQL checks foreign keys at the end of the statement, so parents and children may share it. SQLite has no
 round trips to save: one executemany per table, as before.
+
+The arrays travel in PostgreSQL's binary format (psycopg's `%(name)b` placeholders). In the text format psycopg
+quotes and backslash-escapes every element with regular expressions in Python, and writes each `bytea` element
+as hex first: for the outbox's JSON values that was a quarter of the database step's CPU on PostgreSQL
+(docs/benchmark.md). The binary format sends each element's length and bytes, with nothing to escape.
 """
 
 from __future__ import annotations
@@ -15,10 +20,9 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 
-from sqlalchemy import Table, TypeDecorator, insert, text
+from sqlalchemy import Table, TypeDecorator, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import sqltypes
-from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import TypeEngine
 from sqlmodel import Session
 
@@ -33,7 +37,8 @@ def insert_together(session: Session, writes: Sequence[tuple[Table, Rows]]) -> N
     only SQLAlchemy's INSERT applies) send every table the usual way, one INSERT each, in order."""
     writes = [(table, rows) for table, rows in writes if rows]
     dialect = session.get_bind().dialect
-    if dialect.name != "postgresql" or len(writes) < 2 or not all(_fits_arrays(*write) for write in writes):
+    together = dialect.name == "postgresql" and dialect.driver == "psycopg"  # its placeholders, below
+    if not together or len(writes) < 2 or not all(_fits_arrays(*write) for write in writes):
         for table, rows in writes:  # in order, so parents still go before children
             session.execute(insert(table), list(rows))
         return
@@ -43,7 +48,8 @@ def insert_together(session: Session, writes: Sequence[tuple[Table, Rows]]) -> N
         for position, (name, process) in enumerate(zip(rows[0], processes, strict=True)):
             values = [row[name] for row in rows]
             parameters[f"w{number}_{position}"] = [process(value) for value in values] if process else values
-    session.execute(statement, parameters)
+    session.flush()  # what Session.execute would do first: pending ORM rows may be the parents of these
+    session.connection().exec_driver_sql(statement, parameters)
 
 
 def _fits_arrays(table: Table, rows: Rows) -> bool:
@@ -75,16 +81,15 @@ Processor: TypeAlias = Callable[[Any], Any] | None
 
 
 @functools.lru_cache(maxsize=64)
-def _prepared(
-    shape: tuple[tuple[Table, tuple[str, ...]], ...], dialect: Dialect
-) -> tuple[TextClause, list[list[Processor]]]:
-    """The statement for these tables and columns, and each column's bind processor, built once per shape."""
+def _prepared(shape: tuple[tuple[Table, tuple[str, ...]], ...], dialect: Dialect) -> tuple[str, list[list[Processor]]]:
+    """The statement for these tables and columns (psycopg's SQL, each array a binary parameter), and each
+    column's bind processor, built once per shape."""
     preparer = dialect.identifier_preparer
     parts = []
     for number, (table, names) in enumerate(shape):
         columns = ", ".join(preparer.quote(name) for name in names)
         arrays = ", ".join(
-            f"CAST(:w{number}_{position} AS {table.c[name].type.compile(dialect=dialect)}[])"
+            f"CAST(%(w{number}_{position})b AS {table.c[name].type.compile(dialect=dialect)}[])"
             for position, name in enumerate(names)
         )
         parts.append(
@@ -92,4 +97,4 @@ def _prepared(
             f"w{number} AS (INSERT INTO {preparer.format_table(table)} ({columns}) SELECT * FROM unnest({arrays}))"  # noqa: S608
         )
     processors = [[_bind_processor(table.c[name].type, dialect) for name in names] for table, names in shape]
-    return text("WITH " + ", ".join(parts) + " SELECT 1"), processors
+    return "WITH " + ", ".join(parts) + " SELECT 1", processors
