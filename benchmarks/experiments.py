@@ -9,7 +9,7 @@ billing since the batch-path commit; what is left measures the paths the kit sti
 `decode-stepwise`, `span-per-event`; all three: `before`; and for the latency, `partition-transactions`,
 `sqlite-busy-handler`, `processed-lookup-ids` and `linger-5`; all four: `before-latency`; for PostgreSQL's round
 trips, `insert-per-table`, `relay-in-transactions`, `pre-ping`, `lease-every-round`,
-`billing-locks-and-reads-apart` and `relay-second-round`; all six: `before-round-trips`). `stage-timings`
+`billing-locks-and-reads-apart` and `relay-second-round`; all six: `before-round-trips`; and `arrays-as-text`, `log-scrub-regex`). `stage-timings`
 changes nothing and times each stage of the consumer and the relay, and every SQL statement, in the process it
 runs in; `tracemalloc` changes nothing but speed and says where the process's live Python memory was allocated.
 """
@@ -172,6 +172,32 @@ def _insert_per_table() -> Iterator[None]:
                 session.execute(insert(table), rows)
 
     with patched(unit_of_work, "insert_together", one_by_one):
+        yield
+
+
+@experiment("arrays-as-text")
+def _arrays_as_text() -> Iterator[None]:
+    """`insert_together`'s arrays in PostgreSQL's text format, as before 3 December: psycopg quotes and escapes
+    every element (and writes bytea as hex) in Python."""
+    from reliability import bulk_insert
+
+    original = bulk_insert._prepared
+
+    def as_text(shape: Any, dialect: Any) -> Any:
+        statement, processors = original(shape, dialect)
+        return statement.replace(")b AS ", ")s AS "), processors
+
+    with patched(bulk_insert, "_prepared", as_text):
+        yield
+
+
+@experiment("log-scrub-regex")
+def _log_scrub_regex() -> Iterator[None]:
+    """The JSON logs scrubbed of e-mail addresses by the regular expression itself, as before 3 December: it
+    tries every position of a run of word characters, so each line of ids cost more than the rest of logging."""
+    from reliability import logs
+
+    with patched(logs, "scrub_emails", lambda text: logs._EMAIL.sub("<email>", text)):
         yield
 
 

@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import secrets
+import shlex
 import signal
 import socket
 import statistics
@@ -69,8 +70,11 @@ class Process:
     rss_samples: list[int] = field(default_factory=list)
 
     def start(self) -> None:
+        # BENCH_SERVICE_WRAPPER runs the service under a tool (e.g. "heaptrack -o bench-results/ht"); its pid
+        # is then the wrapper's until the tool execs the service, so read memory figures from the tool's output.
+        wrapper = shlex.split(os.environ.get("BENCH_SERVICE_WRAPPER", ""))
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen([*wrapper, *self.argv], env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.started = time.perf_counter()
 
     @property
