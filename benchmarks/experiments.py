@@ -177,8 +177,8 @@ def _insert_per_table() -> Iterator[None]:
 
 @experiment("arrays-as-text")
 def _arrays_as_text() -> Iterator[None]:
-    """`insert_together`'s arrays in PostgreSQL's text format, as before 3 December: psycopg quotes and escapes
-    every element (and writes bytea as hex) in Python."""
+    """`insert_together`'s arrays in PostgreSQL's text format, as before the evening of 2 December: psycopg
+    quotes and escapes every element (and writes bytea as hex) in Python."""
     from reliability import bulk_insert
 
     original = bulk_insert._prepared
@@ -193,8 +193,9 @@ def _arrays_as_text() -> Iterator[None]:
 
 @experiment("log-scrub-regex")
 def _log_scrub_regex() -> Iterator[None]:
-    """The JSON logs scrubbed of e-mail addresses by the regular expression itself, as before 3 December: it
-    tries every position of a run of word characters, so each line of ids cost more than the rest of logging."""
+    """The JSON logs scrubbed of e-mail addresses by the regular expression itself, as before the evening of
+    2 December: it tries every position of a run of word characters, so a line of ids cost more than the rest of
+    logging it."""
     from reliability import logs
 
     with patched(logs, "scrub_emails", lambda text: logs._EMAIL.sub("<email>", text)):
