@@ -11,7 +11,8 @@ billing since the batch-path commit; what is left measures the paths the kit sti
 trips, `insert-per-table`, `relay-in-transactions`, `pre-ping`, `lease-every-round`,
 `billing-locks-and-reads-apart` and `relay-second-round`; all six: `before-round-trips`; and `arrays-as-text`, `log-scrub-regex`). `stage-timings`
 changes nothing and times each stage of the consumer and the relay, and every SQL statement, in the process it
-runs in; `tracemalloc` changes nothing but speed and says where the process's live Python memory was allocated.
+runs in; `tracemalloc` changes nothing but speed and says where the process's live Python memory was allocated;
+`pymalloc-arenas` samples CPython's small-object allocator next to the resident size.
 """
 
 from __future__ import annotations
@@ -537,6 +538,69 @@ def _tracemalloc() -> Iterator[None]:
         path.write_text("\n".join(lines) + "\n")
 
     threading.Thread(target=sample, daemon=True, name="tracemalloc-samples").start()
+    atexit.register(dump)
+    yield
+
+
+@experiment("pymalloc-arenas")
+def _pymalloc_arenas() -> Iterator[None]:
+    """Changes nothing but a pause every 2 s: samples CPython's small-object allocator (`sys._debugmallocstats`:
+    its 1 MiB arenas, mapped outside malloc, and the bytes in blocks in use) next to the resident size, and at
+    exit writes them to `BENCH_ARENAS` (default bench-results/arenas.txt). An arena goes back to the system
+    only when every block in it is free, so arenas far above the blocks in use are fragmentation."""
+    import atexit
+    import logging
+    import os
+    import re
+    import sys
+    import tempfile
+    import threading
+    import time
+    from pathlib import Path
+
+    samples: list[str] = []
+    started = time.monotonic()
+    wanted = ("# arenas allocated current", "# arenas highwater mark", "# bytes in allocated blocks")
+
+    def allocator_figures() -> list[int]:
+        # _debugmallocstats writes to C's stderr: point fd 2 at a file meanwhile, with the log handlers held
+        # so that no log line goes there instead.
+        handlers = logging.getLogger().handlers
+        with tempfile.TemporaryFile() as capture:
+            for handler in handlers:
+                handler.acquire()
+            saved = os.dup(2)
+            try:
+                sys.stderr.flush()
+                os.dup2(capture.fileno(), 2)
+                sys._debugmallocstats()
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                for handler in handlers:
+                    handler.release()
+            capture.seek(0)
+            text = capture.read().decode()
+        lines = {line.split("=")[0].strip(): line.split("=")[1] for line in text.splitlines() if "=" in line}
+        return [int(re.sub(r"\D", "", lines[name])) for name in wanted]
+
+    def sample() -> None:
+        while True:
+            arenas, highwater, in_use = allocator_figures()
+            with open("/proc/self/statm") as statm:
+                rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+            samples.append(
+                f"{time.monotonic() - started:6.0f} s  RSS {rss:6.1f} MiB  arenas {arenas:4d} (highwater {highwater})"
+                f"  in blocks in use {in_use / 2**20:6.1f} MiB"
+            )
+            time.sleep(2)
+
+    def dump() -> None:
+        path = Path(os.environ.get("BENCH_ARENAS", "bench-results/arenas.txt"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(samples) + "\n")
+
+    threading.Thread(target=sample, name="pymalloc-arenas", daemon=True).start()
     atexit.register(dump)
     yield
 
