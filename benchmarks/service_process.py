@@ -70,8 +70,9 @@ class Process:
     rss_samples: list[int] = field(default_factory=list)
 
     def start(self) -> None:
-        # BENCH_SERVICE_WRAPPER runs the service under a tool (e.g. "heaptrack -o bench-results/ht"); its pid
-        # is then the wrapper's until the tool execs the service, so read memory figures from the tool's output.
+        # BENCH_SERVICE_WRAPPER runs the service under a tool ("strace -f -o …", "env LD_PRELOAD=…"). Unless the
+        # tool execs the service (env does), the pid measured is the tool's: take memory figures from the tool.
+        # heaptrack's own script does not pass SIGTERM on: preload its library with env instead (docs/benchmark.md).
         wrapper = shlex.split(os.environ.get("BENCH_SERVICE_WRAPPER", ""))
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen([*wrapper, *self.argv], env=self.env, stdout=log, stderr=subprocess.STDOUT)
