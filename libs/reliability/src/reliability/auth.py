@@ -26,7 +26,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-import httpx
 import jwt
 from fastapi import HTTPException, Request, Security, status
 from fastapi.security import HTTPBearer
@@ -151,6 +150,10 @@ class JwksCache:
         return found
 
     async def _refresh(self) -> None:
+        # Imported here: httpx (with the command-line tools it pulls in) is 3 MiB of every process's memory, and
+        # only a service configured with an OpenID issuer ever fetches keys.
+        import httpx
+
         asked_at = time.monotonic()
         async with self._lock:
             if self._fetched_at is not None and self._fetched_at >= asked_at:
@@ -177,6 +180,8 @@ class JwksCache:
             log.info("fetched the issuer's signing keys", extra={"key_ids": sorted(keys)})
 
     async def _get_json(self, url: str) -> dict[str, Any]:
+        import httpx
+
         async with httpx.AsyncClient(timeout=5, follow_redirects=False) as client:  # refreshes are rare
             response = await client.get(url)
         response.raise_for_status()
