@@ -39,7 +39,7 @@ from sqlalchemy.engine import make_url
 from benchmarks import experiments as exp
 from benchmarks import scale_out, workload
 from benchmarks.raw_loop import RAW_OUTPUT, raw_loop
-from benchmarks.service_process import API_TOKENS
+from benchmarks.service_process import API_TOKENS, service_environment_name
 from contracts import topics
 
 log = logging.getLogger("benchmarks")
@@ -431,7 +431,7 @@ async def _certification_rss(bench: Bench, workdir: Path, events: int) -> dict[s
     env = sp.service_environment(bench.bootstrap, bench.databases.new("certification"), prefix, port, PARTITIONS)
     # DEV_MODE: a throwaway signing key for this process instead of a configured secret.
     env.update({"DEV_MODE": "true", "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"})
-    process = sp.Process([sys.executable, "-m", "certification"], env, workdir / "certification.log", port=port)
+    process = sp.Process([sp.service_python(), "-m", "certification"], env, workdir / "certification.log", port=port)
     process.start()
     try:
         healthy = await process.wait_healthy()
@@ -470,7 +470,7 @@ async def _enrolment_rss(bench: Bench, workdir: Path, enrolments: int) -> dict[s
     await bench.topics_for(prefix)
     port = sp.free_port()
     env = sp.service_environment(bench.bootstrap, bench.databases.new("enrolment"), prefix, port, PARTITIONS)
-    process = sp.Process([sys.executable, "-m", "enrolment"], env, workdir / "enrolment.log", port=port)
+    process = sp.Process([sp.service_python(), "-m", "enrolment"], env, workdir / "enrolment.log", port=port)
     process.start()
     try:
         healthy = await process.wait_healthy()
@@ -712,6 +712,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
     for variant in variants:
         exp.check(variant)
     report: dict[str, Any] = {"run": run_id, "args": vars(args), "machine": machine()}
+    report["service_environment"] = service_environment_name()
     with kafka() as (bootstrap, broker), tempfile.TemporaryDirectory(prefix="bench-") as workdir:
         report["broker"] = broker
         databases = Databases(args.database, Path(workdir))
@@ -790,6 +791,7 @@ def summary(report: dict[str, Any]) -> str:
         f"- machine: {m['cpus']} × {m['cpu']}, {m['memory']}, Python {m['python']}, load at start {m['load_at_start'][0]:.1f}",
         f"- broker: {report['broker']}",
         f"- database: {report['database']}",
+        f"- services run from: {report.get('service_environment', 'dev environment')}",
         f"- total time: {report.get('seconds', 0):.0f}s",
     ]
     tp = report.get("throughput")

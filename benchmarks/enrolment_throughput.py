@@ -91,7 +91,7 @@ async def run_enrolment(bench: Bench, args: argparse.Namespace, workdir: Path, l
     await bench.topics_for(prefix)
     port = sp.free_port()
     env = sp.service_environment(bench.bootstrap, bench.databases.new("enrolment"), prefix, port, PARTITIONS)
-    server = sp.Process([sys.executable, "-m", "enrolment"], env, workdir / f"enrolment-tp{label}.log", port=port)
+    server = sp.Process([sp.service_python(), "-m", "enrolment"], env, workdir / f"enrolment-tp{label}.log", port=port)
     output = prefix + topics.ENROLMENT_EVENTS
     start = await bench.offsets.end(output)
     server.start()

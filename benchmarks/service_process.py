@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.util
 import json
 import os
 import secrets
 import shlex
+import shutil
 import signal
 import socket
 import statistics
@@ -32,6 +34,42 @@ from contracts import topics
 
 TOKEN = secrets.token_urlsafe(32)  # bearer token of a throwaway local process, new per run
 API_TOKENS = f"bench:{TOKEN}:enrolments:read enrolments:write billing:read credentials:read"
+
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+RUNTIME_ENVIRONMENT = REPOSITORY / ".cache" / "bench-runtime"
+SERVICE_PACKAGES = ("billing-service", "enrolment-service", "certification-service", "mc-opscli")
+
+
+@functools.cache
+def service_python() -> str:
+    """The interpreter the services run under: a venv with what the image installs, not the dev environment.
+
+    The image runs `uv sync --no-dev` (Dockerfile); the dev group brings pygments, which mako (alembic's) then
+    imports with dozens of lexers, and rich, which httpx imports: 6 MiB of every service process's memory that
+    no deployed service has. BENCH_SERVICE_VENV=dev measures in the dev environment instead, as before 3 December.
+    """
+    if os.environ.get("BENCH_SERVICE_VENV", "runtime") == "dev":
+        return sys.executable
+    uv = shutil.which("uv")
+    if uv is None:
+        raise SystemExit("the benchmark builds the services' runtime environment with uv; put uv on PATH")
+    packages = [argument for package in SERVICE_PACKAGES for argument in ("--package", package)]
+    subprocess.run(
+        [uv, "sync", "--frozen", "--no-dev", "--quiet", *packages],
+        cwd=REPOSITORY,
+        env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(RUNTIME_ENVIRONMENT)},
+        check=True,
+    )
+    return str(RUNTIME_ENVIRONMENT / "bin" / "python")
+
+
+def service_environment_name() -> str:
+    return (
+        "dev environment"
+        if service_python() == sys.executable
+        else "runtime environment (uv sync --no-dev, as the image)"
+    )
 
 
 def free_port() -> int:
@@ -129,10 +167,11 @@ def billing_process(
     bootstrap: str, database_url: str, prefix: str, workdir: Path, partitions: int, experiments: Sequence[str] = ()
 ) -> Process:
     port = free_port()
-    argv = [sys.executable, "-m", "billing"]
-    if experiments:
-        argv = [sys.executable, "-m", "benchmarks.run_service", "billing", "--experiment", "+".join(experiments)]
+    argv = [service_python(), "-m", "billing"]
     env = service_environment(bootstrap, database_url, prefix, port, partitions)
+    if experiments:
+        argv = [service_python(), "-m", "benchmarks.run_service", "billing", "--experiment", "+".join(experiments)]
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPOSITORY), env.get("PYTHONPATH")]))
     return Process(argv, env, workdir / f"billing-{prefix.rstrip('-')}.log", port=port)
 
 
