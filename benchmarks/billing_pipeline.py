@@ -519,14 +519,20 @@ async def rebuild_one(bench: Bench, events: int, workdir: Path, experiments: Seq
     timeline.started = process.started
     sampler = asyncio.create_task(process.sample_memory(every=1.0))
     try:
-        await workload.watch_output(
-            bench.offsets,
-            prefix + topics.BILLING_EVENTS,
-            0,
-            timeline,
-            limit_seconds=max(600.0, events / 20),
-            interval=0.25,
-        )
+        if exp.RELAY_OFF in exp.expand(experiments):
+            # Nothing is published: the consumer's commits are the progress (the group is the runtime's default).
+            await workload.watch_committed(
+                bench.offsets, prefix + "billing", prefix + topics.ENROLMENT_EVENTS, timeline, events / 20
+            )
+        else:
+            await workload.watch_output(
+                bench.offsets,
+                prefix + topics.BILLING_EVENTS,
+                0,
+                timeline,
+                limit_seconds=max(600.0, events / 20),
+                interval=0.25,
+            )
         memory = process.memory()
         machine_cpu = workload.machine_cpu_seconds() - machine_cpu
         # The service's own CPU: on a VM whose neighbours take cycles, wall times move far more than this.

@@ -5,14 +5,15 @@ duration of one run and restores it afterwards. The batch path these experiments
 per event, multi-row processed-event and outbox INSERTs, a set-oriented billing handler) is in the kit and in
 billing since the batch-path commit; what is left measures the paths the kit still has (`per-event`,
 `savepoints`), settings (`max-records-2000`, `sqlite-sync-off`, `switch-1ms`, `linger-5`, `gc-off`), the relay
-(`lease-every-round`, `relay-waits`) and, undoing the changes of issue 14 one by one, the kit before them (`relay-orm`,
+(`lease-every-round`, `relay-waits`; `relay-off`, the consumer alone, a ceiling for the publishing side) and, undoing the changes of issue 14 one by one, the kit before them (`relay-orm`,
 `decode-stepwise`, `span-per-event`; all three: `before`; and for the latency, `partition-transactions`,
 `sqlite-busy-handler`, `processed-lookup-ids` and `linger-5`; all four: `before-latency`; for PostgreSQL's round
 trips, `insert-per-table`, `relay-in-transactions`, `pre-ping`, `lease-every-round`,
 `billing-locks-and-reads-apart` and `relay-second-round`; all six: `before-round-trips`; and `arrays-as-text`, `log-scrub-regex`). `stage-timings`
 changes nothing and times each stage of the consumer and the relay, and every SQL statement, in the process it
 runs in; `tracemalloc` changes nothing but speed and says where the process's live Python memory was allocated;
-`pymalloc-arenas` samples CPython's small-object allocator next to the resident size.
+`pymalloc-arenas` samples CPython's small-object allocator next to the resident size, `glibc-heap` glibc's
+heap (and with `BENCH_GLIBC_TRIM=1` what `malloc_trim` gives back).
 """
 
 from __future__ import annotations
@@ -131,6 +132,26 @@ def _max_records() -> Iterator[None]:
 
 
 # --- relay --------------------------------------------------------------------------------------------------------
+
+
+RELAY_OFF = "relay-off"
+"""The experiment name the rebuild checks: with it, the rebuild is timed by the consumer's committed offsets."""
+
+
+@experiment(RELAY_OFF)
+def _relay_off() -> Iterator[None]:
+    """The relay never publishes: the consumer alone, writing its outbox rows for nobody. Not a design, a
+    ceiling: what any change to the publishing side (Kafka transactions instead of the outbox, outputs already
+    on the topic not sent again) could at best give, since each still consumes, applies and writes the state."""
+    from reliability.outbox import OutboxRelay
+
+    async def run(self: Any) -> None:
+        while not self._stopping:  # commits wake it (notify), stop() ends it
+            self._wake.clear()
+            await self._wake.wait()
+
+    with patched(OutboxRelay, "run", run):
+        yield
 
 
 @experiment("lease-every-round")
@@ -601,6 +622,82 @@ def _pymalloc_arenas() -> Iterator[None]:
         path.write_text("\n".join(samples) + "\n")
 
     threading.Thread(target=sample, name="pymalloc-arenas", daemon=True).start()
+    atexit.register(dump)
+    yield
+
+
+@experiment("glibc-heap")
+def _glibc_heap() -> Iterator[None]:
+    """Changes nothing but a pause every `BENCH_GLIBC_EVERY` s (default 5): glibc's own account of its heap
+    (`malloc_info`: the memory its arenas hold, what of it is free, the chunks it mapped on its own) next to the
+    resident size, written at exit to `BENCH_GLIBC_HEAP` (default bench-results/glibc-heap.txt). With
+    `BENCH_GLIBC_TRIM=1` each sample also calls `malloc_trim(0)` and records the resident size after it: if
+    that falls back, the growth was free memory malloc kept, not memory in use."""
+    import atexit
+    import ctypes
+    import os
+    import tempfile
+    import threading
+    import time
+    import xml.etree.ElementTree as ElementTree
+    from pathlib import Path
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.fdopen.restype = ctypes.c_void_p
+    libc.fdopen.argtypes = [ctypes.c_int, ctypes.c_char_p]
+    libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    libc.fclose.argtypes = [ctypes.c_void_p]
+    every = float(os.environ.get("BENCH_GLIBC_EVERY", "5"))
+    trim = os.environ.get("BENCH_GLIBC_TRIM") == "1"
+    samples: list[str] = []
+    started = time.monotonic()
+
+    def resident_mib() -> float:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def heap_figures() -> dict[str, float]:
+        with tempfile.TemporaryFile() as capture:
+            stream = libc.fdopen(os.dup(capture.fileno()), b"w")
+            libc.malloc_info(0, stream)
+            libc.fclose(stream)
+            capture.seek(0)
+            root = ElementTree.fromstring(capture.read())  # noqa: S314 -- glibc wrote it, in this process
+        # The totals over every arena are the direct children of <malloc>; each <heap> has its own.
+        totals = {(node.tag, node.get("type")): node for node in root if node.tag in ("total", "system")}
+
+        def mib(key: tuple[str, str], attribute: str = "size") -> float:
+            return int(totals[key].get(attribute, "0")) / 2**20
+
+        return {
+            "arenas": len(root.findall("heap")),
+            "held": mib(("system", "current")),
+            "free": mib(("total", "fast")) + mib(("total", "rest")),
+            "mapped": mib(("total", "mmap")),
+            "mapped_chunks": int(totals[("total", "mmap")].get("count", "0")),
+        }
+
+    def sample() -> None:
+        while True:
+            time.sleep(every)
+            rss = resident_mib()
+            heap = heap_figures()
+            line = (
+                f"{time.monotonic() - started:6.0f} s  RSS {rss:6.1f} MiB  malloc: {heap['arenas']:2.0f} arenas hold"
+                f" {heap['held']:6.1f} MiB, {heap['free']:6.1f} of it free; {heap['mapped_chunks']:3.0f} chunks"
+                f" mapped apart {heap['mapped']:6.1f} MiB"
+            )
+            if trim:
+                libc.malloc_trim(0)
+                line += f"  RSS after malloc_trim {resident_mib():6.1f} MiB"
+            samples.append(line)
+
+    def dump() -> None:
+        path = Path(os.environ.get("BENCH_GLIBC_HEAP", "bench-results/glibc-heap.txt"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(samples) + "\n")
+
+    threading.Thread(target=sample, name="glibc-heap", daemon=True).start()
     atexit.register(dump)
     yield
 

@@ -218,6 +218,19 @@ async def watch_output(
         await asyncio.sleep(interval)
 
 
+async def watch_committed(offsets: Offsets, group: str, topic: str, timeline: Timeline, limit_seconds: float) -> None:
+    """Sample `group`'s committed offsets on `topic` until `timeline.expected` records are committed."""
+    deadline = time.perf_counter() + max(600.0, limit_seconds)
+    while True:
+        count = await offsets.committed(group, topic)
+        timeline.add(count)
+        if count >= timeline.expected:
+            return
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"{group} on {topic}: {count} of {timeline.expected} committed")
+        await asyncio.sleep(0.25)
+
+
 async def read_types(
     bootstrap: str, topic: str, start: dict[TopicPartition, int], end: dict[TopicPartition, int]
 ) -> dict[str, int | str]:
