@@ -22,6 +22,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 from contracts.examples import example_events, example_payloads
 
 from contracts import EnrolmentCancelled, EnrolmentCreated, new_event, topics
@@ -222,7 +223,10 @@ async def watch_committed(offsets: Offsets, group: str, topic: str, timeline: Ti
     """Sample `group`'s committed offsets on `topic` until `timeline.expected` records are committed."""
     deadline = time.perf_counter() + max(600.0, limit_seconds)
     while True:
-        count = await offsets.committed(group, topic)
+        try:
+            count = await offsets.committed(group, topic)
+        except GroupCoordinatorNotAvailableError:  # the group has not been created yet
+            count = 0
         timeline.add(count)
         if count >= timeline.expected:
             return
