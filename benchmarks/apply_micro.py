@@ -1,7 +1,7 @@
 """The consumer's database step alone: `IdempotentConsumer._apply_batch` on ready records, no Kafka.
 
     uv run python -m benchmarks.apply_micro [--events 6000] [--batch 500] [--database sqlite|postgres]
-        [--experiment NAME[+NAME],...] [--repeats 3] [--verify] [--floor] [--profile]
+        [--experiment NAME[+NAME],...] [--repeats 3] [--verify] [--floor] [--sql-floor] [--profile] [--memory]
 
 Isolates what billing does per event (decode, batch handler, processed-event rows, commit) from Kafka, and
 reports CPU time per event, which a busy shared machine disturbs far less than wall time.
@@ -238,6 +238,109 @@ def profile(database_url: str, variant: Sequence[str], events: int, batch: int, 
         print(f"    {100 * v[2] / total:5.1f} %  {v[2] / events * 1e6:6.1f} µs/event  {name}  ({where})")
 
 
+def batch_memory(database_url: str, variant: Sequence[str], events: int, batch: int) -> None:
+    """Python's own memory for one batch of the database step (tracemalloc): the peak above what was live before
+    the batch, and what the batch left live. Memory that C libraries take with malloc is not traced."""
+    import tracemalloc
+
+    with exp.applied(variant):
+        _app, runtime = build(BillingSettings(database_url=database_url, api_tokens=API_TOKENS))
+        consumer = IdempotentConsumer(
+            ConsumerSettings(
+                name="billing", bootstrap_servers="unused:9092", group_id="billing", topics=[topics.ENROLMENT_EVENTS]
+            ),
+            runtime.engine,
+            {},
+            producer=None,
+            subscribers=runtime.subscribers,
+        )
+        items = records(uuid.uuid4().hex[:8], events, topics.ENROLMENT_EVENTS)
+        consumer._apply_batch([catalogue_record(topics.CATALOGUE)])
+        consumer._apply_batch(items[:batch])  # the caches the first batch fills are not the batch's
+        tracemalloc.start()
+        peaks, kept = [], []
+        for start in range(batch, len(items), batch):
+            before = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+            consumer._apply_batch(items[start : start + batch])
+            current, peak = tracemalloc.get_traced_memory()
+            peaks.append(peak - before)
+            kept.append(current - before)
+        tracemalloc.stop()
+        runtime.engine.dispose()
+    print(
+        f"Python memory of one batch of {batch} ({'+'.join(variant) or 'kit'}, {len(peaks)} batches): peak "
+        f"{statistics.median(peaks) / 2**20:.1f} MiB above what was live before it "
+        f"({statistics.median(peaks) / batch / 1024:.1f} KiB/event), left live {statistics.median(kept) / 2**20:+.2f} MiB"
+    )
+
+
+def sql_floor(databases: Databases, events: int, batch: int) -> float:
+    """CPU µs per event of the kit's own SQL sent straight to the driver: every statement and parameter set the
+    database step sent (recorded at the cursor), replayed in order on an empty database of the same schema with
+    the raw DBAPI connection, committing where the kit committed. No SQLAlchemy, no decoding, no pricing: what
+    the database work costs the consumer's process with no Python around it (PostgreSQL's own CPU not counted)."""
+    from billing.bootstrap import MIGRATIONS
+    from reliability.database import create_database_engine
+    from reliability.migrations import upgrade_to_head
+    from sqlalchemy import event
+
+    recorded: list[tuple[str, Any, bool] | None] = []  # None: a commit
+    url = databases.new("record")
+    _app, runtime = build(BillingSettings(database_url=url, api_tokens=API_TOKENS))
+    engine = runtime.engine
+
+    def cursor_execute(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        recorded.append((statement, parameters, many))
+
+    event.listen(engine, "before_cursor_execute", cursor_execute)
+    event.listen(engine, "commit", lambda conn: recorded.append(None))
+    consumer = IdempotentConsumer(
+        ConsumerSettings(
+            name="billing", bootstrap_servers="unused:9092", group_id="billing", topics=[topics.ENROLMENT_EVENTS]
+        ),
+        engine,
+        {},
+        producer=None,
+        subscribers=runtime.subscribers,
+    )
+    items = records(uuid.uuid4().hex[:8], events, topics.ENROLMENT_EVENTS)
+    consumer._apply_batch([catalogue_record(topics.CATALOGUE)])
+    consumer._apply_batch(items[:batch])
+    warm = len(recorded)
+    for start in range(batch, len(items), batch):
+        consumer._apply_batch(items[start : start + batch])
+    engine.dispose()
+
+    replay_url = databases.new("replay")
+    upgrade_to_head(replay_url, MIGRATIONS)
+    replay = create_database_engine(replay_url)  # the kit's connection settings (SQLite's pragmas)
+    raw = replay.raw_connection()
+    dbapi: Any = raw.driver_connection
+    cursor = dbapi.cursor()
+
+    def run(entries: list[tuple[str, Any, bool] | None]) -> None:
+        for entry in entries:
+            if entry is None:
+                dbapi.commit()
+            elif entry[2]:
+                cursor.executemany(entry[0], entry[1])
+            else:
+                cursor.execute(entry[0], entry[1])
+
+    run(recorded[:warm])
+    started = time.process_time()
+    run(recorded[warm:])
+    spent = time.process_time() - started
+    raw.close()
+    replay.dispose()
+    # The replay must have written what the kit wrote, or its time means nothing.
+    written, replayed = snapshot(url), snapshot(replay_url)
+    differing = [table for table in written if written[table] != replayed.get(table)]
+    assert not differing, f"the replay left other rows in {differing}"
+    return spent / (len(items) - batch) * 1e6
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.apply_micro", description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=6000)
@@ -249,6 +352,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--profile", action="store_true", help="cProfile each variant once and print where the time goes"
     )
     parser.add_argument("--floor", action="store_true", help="also measure the per-event work without any database")
+    parser.add_argument(
+        "--sql-floor", action="store_true", help="also replay the database step's SQL on the bare driver, timed"
+    )
+    parser.add_argument(
+        "--memory", action="store_true", help="also measure one batch's Python memory (tracemalloc), each variant"
+    )
     parser.add_argument(
         "--verify",
         action="store_true",
@@ -263,6 +372,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         try:
             if args.verify:
                 verify(databases, variants, args.events, args.batch)
+            if args.sql_floor:
+                sql = [sql_floor(databases, args.events, args.batch) for _ in range(args.repeats)]
+                print(
+                    f"floor: the kit's SQL replayed on the raw driver CPU {statistics.median(sql):7.0f} µs/event "
+                    f"[{min(sql):.0f}-{max(sql):.0f}]"
+                )
+            if args.memory:
+                for variant in variants:
+                    batch_memory(databases.new("memory"), variant, args.events, args.batch)
             if args.profile:
                 for variant in variants:
                     profile(databases.new("profile"), variant, args.events, args.batch)
