@@ -79,6 +79,24 @@ def patched(target: Any, attribute: str, value: Any) -> Iterator[None]:
         setattr(target, attribute, original)
 
 
+def _resident_mib() -> float:
+    """This process's resident size now (VmRSS), for the instruments below."""
+    import os
+
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _write_report(variable: str, default: str, text: str) -> None:
+    """An instrument's findings, to the file `variable` names (else `default`), at the process's exit."""
+    import os
+    from pathlib import Path
+
+    path = Path(os.environ.get(variable, default))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
 # --- consumer: the kit's other paths -------------------------------------------------------------------------
 
 
@@ -423,9 +441,7 @@ def _stage_timings() -> Iterator[None]:
     For the latency section: where a record's time between fetch and output goes when billing falls behind."""
     import atexit
     import json
-    import os
     import time
-    from pathlib import Path
 
     from reliability import outbox
     from reliability.consumer import IdempotentConsumer
@@ -465,11 +481,9 @@ def _stage_timings() -> Iterator[None]:
         await consume(self, kafka, records)
 
     def dump() -> None:
-        path = Path(os.environ.get("BENCH_STAGE_TIMINGS", "bench-results/stage-timings.json"))
-        path.parent.mkdir(parents=True, exist_ok=True)
         summary = {name: _timing_summary(values) for name, values in timings.items()}
         summary["records per fetch"] = _timing_summary([float(size) for size in sizes], unit=1.0)
-        path.write_text(json.dumps(summary, indent=1))
+        _write_report("BENCH_STAGE_TIMINGS", "bench-results/stage-timings.json", json.dumps(summary, indent=1))
 
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
@@ -526,37 +540,29 @@ def _tracemalloc() -> Iterator[None]:
     `BENCH_TRACEMALLOC` (default bench-results/tracemalloc.txt). Memory that C libraries take with malloc is
     not traced: the gap between the two sizes is theirs."""
     import atexit
-    import os
     import threading
     import time
     import tracemalloc
-    from pathlib import Path
 
     tracemalloc.start(8)
     samples: list[tuple[float, float, float]] = []
     started = time.monotonic()
 
-    def resident_mib() -> float:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
     def sample() -> None:
         while True:
             traced, _ = tracemalloc.get_traced_memory()
-            samples.append((time.monotonic() - started, traced / 2**20, resident_mib()))
+            samples.append((time.monotonic() - started, traced / 2**20, _resident_mib()))
             time.sleep(5)
 
     def dump() -> None:
         snapshot = tracemalloc.take_snapshot()
         traced, peak = tracemalloc.get_traced_memory()
-        lines = [f"traced now {traced / 2**20:.1f} MiB, traced peak {peak / 2**20:.1f} MiB, RSS {resident_mib():.1f}"]
+        lines = [f"traced now {traced / 2**20:.1f} MiB, traced peak {peak / 2**20:.1f} MiB, RSS {_resident_mib():.1f}"]
         lines += [f"{at:6.0f} s  traced {mib:6.1f} MiB  RSS {rss:6.1f} MiB" for at, mib, rss in samples]
         for grouping in ("filename", "lineno"):
             lines.append(f"--- top by {grouping}")
             lines += [str(stat) for stat in snapshot.statistics(grouping)[:25]]
-        path = Path(os.environ.get("BENCH_TRACEMALLOC", "bench-results/tracemalloc.txt"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(lines) + "\n")
+        _write_report("BENCH_TRACEMALLOC", "bench-results/tracemalloc.txt", "\n".join(lines) + "\n")
 
     threading.Thread(target=sample, daemon=True, name="tracemalloc-samples").start()
     atexit.register(dump)
@@ -579,16 +585,13 @@ def _pymalloc_arenas() -> Iterator[None]:
     import tempfile
     import threading
     import time
-    from pathlib import Path
 
     samples: list[str] = []
     started = time.monotonic()
     wanted = ("# arenas allocated current", "# arenas highwater mark", "# bytes in allocated blocks")
 
     def dump_samples() -> None:
-        path = Path(os.environ.get("BENCH_ARENAS", "bench-results/arenas.txt"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(samples) + "\n")
+        _write_report("BENCH_ARENAS", "bench-results/arenas.txt", "\n".join(samples) + "\n")
 
     def allocator_figures() -> list[int]:
         # _debugmallocstats writes to C's stderr: point fd 2 at a file meanwhile, with the log handlers held
@@ -614,10 +617,8 @@ def _pymalloc_arenas() -> Iterator[None]:
 
     def sample_once() -> None:
         arenas, highwater, in_use = allocator_figures()
-        with open("/proc/self/statm") as statm:
-            rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
         samples.append(
-            f"{time.monotonic() - started:6.0f} s  RSS {rss:6.1f} MiB  arenas {arenas:4d} (highwater {highwater})"
+            f"{time.monotonic() - started:6.0f} s  RSS {_resident_mib():6.1f} MiB  arenas {arenas:4d} (highwater {highwater})"
             f"  in blocks in use {in_use / 2**20:6.1f} MiB"
         )
 
@@ -652,7 +653,6 @@ def _glibc_heap() -> Iterator[None]:
     import threading
     import time
     import xml.etree.ElementTree as ElementTree
-    from pathlib import Path
 
     libc = ctypes.CDLL("libc.so.6")
     libc.fdopen.restype = ctypes.c_void_p
@@ -663,10 +663,6 @@ def _glibc_heap() -> Iterator[None]:
     trim = os.environ.get("BENCH_GLIBC_TRIM") == "1"
     samples: list[str] = []
     started = time.monotonic()
-
-    def resident_mib() -> float:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
     def heap_figures() -> dict[str, float]:
         with tempfile.TemporaryFile() as capture:
@@ -692,7 +688,7 @@ def _glibc_heap() -> Iterator[None]:
     def sample() -> None:
         while True:
             time.sleep(every)
-            rss = resident_mib()
+            rss = _resident_mib()
             heap = heap_figures()
             line = (
                 f"{time.monotonic() - started:6.0f} s  RSS {rss:6.1f} MiB  malloc: {heap['arenas']:2.0f} arenas hold"
@@ -701,13 +697,11 @@ def _glibc_heap() -> Iterator[None]:
             )
             if trim:
                 libc.malloc_trim(0)
-                line += f"  RSS after malloc_trim {resident_mib():6.1f} MiB"
+                line += f"  RSS after malloc_trim {_resident_mib():6.1f} MiB"
             samples.append(line)
 
     def dump() -> None:
-        path = Path(os.environ.get("BENCH_GLIBC_HEAP", "bench-results/glibc-heap.txt"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(samples) + "\n")
+        _write_report("BENCH_GLIBC_HEAP", "bench-results/glibc-heap.txt", "\n".join(samples) + "\n")
 
     threading.Thread(target=sample, name="glibc-heap", daemon=True).start()
     atexit.register(dump)
