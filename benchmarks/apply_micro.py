@@ -63,6 +63,20 @@ def catalogue_record(topic: str) -> ConsumerRecord:
     )  # fmt: skip
 
 
+def billing_consumer(runtime: Any, prefix: str = "") -> IdempotentConsumer:
+    """Billing's consumer on `runtime`'s database, fed by hand: no Kafka, no dead letters in these workloads."""
+    return IdempotentConsumer(
+        ConsumerSettings(
+            name="billing", bootstrap_servers="unused:9092", group_id="billing",
+            topics=[topics.ENROLMENT_EVENTS], topic_prefix=prefix,
+        ),
+        runtime.engine,
+        {},
+        producer=None,
+        subscribers=runtime.subscribers,
+    )  # fmt: skip
+
+
 # Columns that hold the time of processing, not a result: they differ between any two runs.
 _VOLATILE = {"recorded_at", "created_at", "processed_at", "received_at", "published_at", "resolved_at", "id"}
 
@@ -97,16 +111,7 @@ def measure(
     prefix = f"micro-{run or uuid.uuid4().hex[:8]}-"
     with exp.applied(variant):
         _app, runtime = build(BillingSettings(database_url=database_url, topic_prefix=prefix, api_tokens=API_TOKENS))
-        consumer = IdempotentConsumer(
-            ConsumerSettings(
-                name="billing", bootstrap_servers="unused:9092", group_id="billing",
-                topics=[topics.ENROLMENT_EVENTS], topic_prefix=prefix,
-            ),
-            runtime.engine,
-            {},
-            producer=None,  # no dead letters in this workload
-            subscribers=runtime.subscribers,
-        )  # fmt: skip
+        consumer = billing_consumer(runtime, prefix)
         items = records(run or uuid.uuid4().hex[:8], events, prefix + topics.ENROLMENT_EVENTS, anomalies)
         entry = catalogue_record(prefix + topics.CATALOGUE)
         assert consumer._apply_batch([entry]).applied == 1  # billing prices from it: applied first, not timed
@@ -245,15 +250,7 @@ def batch_memory(database_url: str, variant: Sequence[str], events: int, batch: 
 
     with exp.applied(variant):
         _app, runtime = build(BillingSettings(database_url=database_url, api_tokens=API_TOKENS))
-        consumer = IdempotentConsumer(
-            ConsumerSettings(
-                name="billing", bootstrap_servers="unused:9092", group_id="billing", topics=[topics.ENROLMENT_EVENTS]
-            ),
-            runtime.engine,
-            {},
-            producer=None,
-            subscribers=runtime.subscribers,
-        )
+        consumer = billing_consumer(runtime)
         items = records(uuid.uuid4().hex[:8], events, topics.ENROLMENT_EVENTS)
         consumer._apply_batch([catalogue_record(topics.CATALOGUE)])
         consumer._apply_batch(items[:batch])  # the caches the first batch fills are not the batch's
@@ -295,15 +292,7 @@ def sql_floor(databases: Databases, events: int, batch: int) -> float:
 
     event.listen(engine, "before_cursor_execute", cursor_execute)
     event.listen(engine, "commit", lambda conn: recorded.append(None))
-    consumer = IdempotentConsumer(
-        ConsumerSettings(
-            name="billing", bootstrap_servers="unused:9092", group_id="billing", topics=[topics.ENROLMENT_EVENTS]
-        ),
-        engine,
-        {},
-        producer=None,
-        subscribers=runtime.subscribers,
-    )
+    consumer = billing_consumer(runtime)
     items = records(uuid.uuid4().hex[:8], events, topics.ENROLMENT_EVENTS)
     consumer._apply_batch([catalogue_record(topics.CATALOGUE)])
     consumer._apply_batch(items[:batch])

@@ -518,20 +518,16 @@ async def rebuild_one(bench: Bench, events: int, workdir: Path, experiments: Seq
     process.start()
     timeline.started = process.started
     sampler = asyncio.create_task(process.sample_memory(every=1.0))
+    limit = max(600.0, events / 20)
     try:
         if exp.RELAY_OFF in exp.expand(experiments):
             # Nothing is published: the consumer's commits are the progress (the group is the runtime's default).
             await workload.watch_committed(
-                bench.offsets, prefix + "billing", prefix + topics.ENROLMENT_EVENTS, timeline, events / 20
+                bench.offsets, prefix + "billing", prefix + topics.ENROLMENT_EVENTS, timeline, limit
             )
         else:
             await workload.watch_output(
-                bench.offsets,
-                prefix + topics.BILLING_EVENTS,
-                0,
-                timeline,
-                limit_seconds=max(600.0, events / 20),
-                interval=0.25,
+                bench.offsets, prefix + topics.BILLING_EVENTS, 0, timeline, limit, interval=0.25
             )
         memory = process.memory()
         machine_cpu = workload.machine_cpu_seconds() - machine_cpu

@@ -16,7 +16,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,31 +208,37 @@ async def watch_output(
     offsets: Offsets, topic: str, baseline: int, timeline: Timeline, limit_seconds: float, interval: float = 0.02
 ) -> None:
     """Sample the output topic's record count until `timeline.expected` new records are there."""
-    deadline = time.perf_counter() + limit_seconds
-    while True:
-        count = await offsets.total(topic) - baseline
-        timeline.add(count)
-        if count >= timeline.expected:
-            return
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"{topic}: {count} of {timeline.expected} records after {limit_seconds:.0f}s")
-        await asyncio.sleep(interval)
+
+    async def count() -> int:
+        return await offsets.total(topic) - baseline
+
+    await _watch(count, timeline, limit_seconds, interval, f"{topic}: records")
 
 
 async def watch_committed(offsets: Offsets, group: str, topic: str, timeline: Timeline, limit_seconds: float) -> None:
     """Sample `group`'s committed offsets on `topic` until `timeline.expected` records are committed."""
-    deadline = time.perf_counter() + max(600.0, limit_seconds)
-    while True:
+
+    async def count() -> int:
         try:
-            count = await offsets.committed(group, topic)
+            return await offsets.committed(group, topic)
         except GroupCoordinatorNotAvailableError:  # the group has not been created yet
-            count = 0
-        timeline.add(count)
-        if count >= timeline.expected:
+            return 0
+
+    await _watch(count, timeline, limit_seconds, 0.25, f"{group} on {topic}: committed")
+
+
+async def _watch(
+    count: Callable[[], Awaitable[int]], timeline: Timeline, limit_seconds: float, interval: float, what: str
+) -> None:
+    deadline = time.perf_counter() + limit_seconds
+    while True:
+        reached = await count()
+        timeline.add(reached)
+        if reached >= timeline.expected:
             return
         if time.perf_counter() > deadline:
-            raise TimeoutError(f"{group} on {topic}: {count} of {timeline.expected} committed")
-        await asyncio.sleep(0.25)
+            raise TimeoutError(f"{what}: {reached} of {timeline.expected} after {limit_seconds:.0f}s")
+        await asyncio.sleep(interval)
 
 
 async def read_types(
