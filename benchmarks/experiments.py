@@ -215,6 +215,32 @@ def _insert_per_table() -> Iterator[None]:
         yield
 
 
+@experiment("inserts-through-sqlalchemy")
+def _inserts_through_sqlalchemy() -> Iterator[None]:
+    """The inserts as before 3 December: on SQLite billing's tables through SQLAlchemy's INSERT (one executemany
+    each, SQLAlchemy building every row's parameters), and on both databases the processed-event identities."""
+    from billing.store import unit_of_work
+    from reliability import applying
+    from sqlalchemy import insert
+
+    def through_sqlalchemy(session: Any, tables: Any) -> None:
+        for table, rows in tables:
+            if rows:
+                session.execute(insert(table), rows)
+
+    together = unit_of_work.insert_together  # type: ignore[attr-defined]
+
+    def through_sqlalchemy_on_sqlite(session: Any, tables: Any) -> None:
+        on_sqlite = session.get_bind().dialect.name == "sqlite"
+        (through_sqlalchemy if on_sqlite else together)(session, tables)
+
+    with (
+        patched(applying, "insert_together", through_sqlalchemy),
+        patched(unit_of_work, "insert_together", through_sqlalchemy_on_sqlite),
+    ):
+        yield
+
+
 @experiment("arrays-as-text")
 def _arrays_as_text() -> Iterator[None]:
     """`insert_together`'s arrays in PostgreSQL's text format, as before the evening of 2 December: psycopg

@@ -147,3 +147,41 @@ def test_values_an_array_literal_escapes_and_a_column_of_nulls_read_back_as_writ
         stored = connection.execute(select(CHILD.c.payload, CHILD.c.doc, CHILD.c.tag).order_by(CHILD.c.row_id)).all()
     assert notes == awkward
     assert [tuple(row) for row in stored] == [(row["payload"], row["doc"], None) for row in children]
+
+
+def _stored(engine: Any, table: Table) -> list[tuple[Any, ...]]:
+    """The values as the database holds them, read past every type's result processing."""
+    columns = ", ".join(column.name for column in table.columns if column.name != "row_id")
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.exec_driver_sql(f"SELECT {columns} FROM {table.name} ORDER BY 1, 2")]
+
+
+def test_the_stored_values_are_those_of_sqlalchemys_own_insert(database_url, request, tmp_path):
+    # insert_together applies the bind processors itself (on the driver, without SQLAlchemy's INSERT): what it
+    # stores must be exactly what SQLAlchemy would, or rows written by the two paths would not compare equal.
+    if database_url.startswith("sqlite"):
+        other_url = f"sqlite:///{tmp_path}/sqlalchemys.db"
+    else:
+        other_url = request.getfixturevalue("new_postgres_database")()
+    ours, sqlalchemys = _engine(database_url), _engine(other_url)
+    with Session(ours) as session, session.begin():
+        insert_together(session, [(PARENT, _parents(4)), (CHILD, _children(4))])
+    with Session(sqlalchemys) as session, session.begin():
+        session.execute(PARENT.insert(), _parents(4))
+        session.execute(CHILD.insert(), _children(4))
+
+    for table in (PARENT, CHILD):
+        assert _stored(ours, table) == _stored(sqlalchemys, table)
+
+
+def test_on_sqlite_each_table_is_one_executemany_on_the_driver(tmp_path):
+    engine = _engine(f"sqlite:///{tmp_path}/test.db")
+    calls: list[tuple[str, bool]] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, _p, _ctx, many: calls.append((sql, many)))
+    with Session(engine) as session, session.begin():
+        insert_together(session, [(PARENT, _parents(6)), (CHILD, _children(6))])
+
+    assert [call for call in calls if not call[0].startswith("BEGIN")] == [
+        ("INSERT INTO bulk_parent (id, amount, at, note) VALUES (?, ?, ?, ?)", True),
+        ("INSERT INTO bulk_child (parent_id, payload, doc, tag) VALUES (?, ?, ?, ?)", True),
+    ]

@@ -13,14 +13,17 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 from contracts.limits import MAX_EVENT_BYTES
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Select, Table, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from contracts import EVENT_TYPES, CloudEvent, EventPayload, InvalidEvent, decode_event
+from reliability.bulk_insert import insert_together
 from reliability.database import transaction
 from reliability.tables import ProcessedEvent
 from reliability.tracing import consuming
+
+PROCESSED_EVENT: Table = ProcessedEvent.__table__  # type: ignore[attr-defined]
 
 if TYPE_CHECKING:
     from reliability.consumer_settings import ConsumerSettings
@@ -152,8 +155,7 @@ class EventApplier:
             processed = [
                 processed_row(self.settings.name, event.source, event.id, record, now) for record, event in applied
             ]
-            if processed:
-                session.execute(insert(ProcessedEvent.__table__), processed)  # type: ignore[attr-defined]
+            insert_together(session, [(PROCESSED_EVENT, processed)])
             outcome.applied = len(processed)
         return outcome
 
