@@ -44,6 +44,7 @@ ALIASES = {
         "billing-locks-and-reads-apart",
         "relay-second-round",
     ),
+    "before-3-december": ("inserts-through-sqlalchemy", "log-per-event"),
 }
 
 
@@ -238,6 +239,15 @@ def _inserts_through_sqlalchemy() -> Iterator[None]:
         patched(applying, "insert_together", through_sqlalchemy),
         patched(unit_of_work, "insert_together", through_sqlalchemy_on_sqlite),
     ):
+        yield
+
+
+@experiment("log-per-event")
+def _log_per_event() -> Iterator[None]:
+    """Billing's line per invoice and per reimbursement at INFO, as before 3 December (the batch's line stays)."""
+    from billing import usecases
+
+    with patched(usecases.log, "debug", usecases.log.info):
         yield
 
 

@@ -7,6 +7,8 @@ micro-credential is second-semester only); from 15 March nothing.
 
 from __future__ import annotations
 
+import logging
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from decimal import Decimal
 from importlib import resources
@@ -255,3 +257,36 @@ def test_a_reimbursement_keeps_the_policy_version_it_was_computed_with(engine, u
     assert (later.policy, later.rule, later.total) == ("uantwerp-en@2", "second-semester-refund", Decimal("0.00"))
     published = {event.subject: event.to_json()["data"] for event in queued_of_type(engine, "ReimbursementCalculated")}
     assert published["enr-1"]["policy"] == "uantwerp-en@1" and published["enr-2"]["policy"] == "uantwerp-en@2"
+
+
+def test_a_batch_logs_one_info_line_of_what_became_of_its_events(engine, uantwerp_en, caplog):
+    # One enrolment invoiced then reimbursed, its second cancellation ignored, a cancellation whose enrolment
+    # has not arrived kept waiting: four outcomes, one INFO line; each decision's own line only at DEBUG.
+    created = enrolment_created("enr-1", enrolled_at=brussels(2026, 9, 1, 10))
+    ensure_catalogue_entry(engine, uantwerp_en, created)
+    batch = [
+        created,
+        enrolment_cancelled("enr-1", brussels(2026, 11, 2)),
+        enrolment_cancelled("enr-1", brussels(2026, 11, 3)),
+        enrolment_cancelled("enr-2", brussels(2026, 11, 2)),
+    ]
+    caplog.set_level(logging.DEBUG, logger="billing.usecases")
+    with transaction(engine) as session:
+        usecases.bill_enrolment_events(Store(session), [(event, nullcontext()) for event in batch], uantwerp_en)
+
+    info = [record for record in caplog.records if record.levelno == logging.INFO]
+    [summary] = [record for record in info if record.getMessage() == "enrolment events billed"]
+    assert summary.events == 4  # type: ignore[attr-defined]
+    assert summary.outcomes == {  # type: ignore[attr-defined]
+        "invoiced": 1,
+        "reimbursed": 1,
+        "already-reimbursed": 1,
+        "waiting-for-enrolment": 1,
+    }
+    assert {record.getMessage() for record in info} == {
+        "enrolment events billed",
+        "enrolment already reimbursed; the first cancellation stands",
+        "cancellation waits for its enrolment",
+    }
+    debug = {record.getMessage() for record in caplog.records if record.levelno == logging.DEBUG}
+    assert debug == {"tuition invoiced", "reimbursement calculated"}

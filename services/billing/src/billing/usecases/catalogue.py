@@ -11,6 +11,7 @@ and must invoice the same.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
@@ -70,7 +71,7 @@ def record_catalogue_entry(
     except ValueError as error:
         raise RejectEvent(f"cannot price from catalogue entry {key}: {error}") from error
     store.put_catalogue_entry(entry, event_source=event.source, event_id=event.id, event_time=event.time)
-    log.info("catalogue entry recorded", extra={"catalogue_key": key, "event_id": event.id})
+    released: Counter[str] = Counter()
     for waiting in store.take_waiting_enrolments(key):
         enrolment_id = waiting.enrolment.enrolment_id
         try:
@@ -83,8 +84,15 @@ def record_catalogue_entry(
                 "waiting enrolment rejected",
                 extra={"enrolment_id": enrolment_id, "event_id": waiting.enrolment.created_event_id},
             )
+            released[domain.REJECTED] += 1
             continue
         store.resolve_enrolment(waiting, outcome)
+        released[outcome] += 1
+    # The invoices' own lines are at DEBUG (`usecases.invoice_claimed`): this one counts them.
+    log.info(
+        "catalogue entry recorded",
+        extra={"catalogue_key": key, "event_id": event.id, "waiting_enrolments": dict(sorted(released.items()))},
+    )
 
 
 def _catalogue_entry(data: MicroCredentialPublished) -> domain.CatalogueEntry:
