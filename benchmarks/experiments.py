@@ -205,15 +205,18 @@ def _lease_every_round() -> Iterator[None]:
 def _insert_per_table() -> Iterator[None]:
     """Billing's save with one executemany per table, as before `reliability.bulk_insert.insert_together`."""
     from billing.store import unit_of_work
+
+    with patched(unit_of_work, "insert_together", _through_sqlalchemy):
+        yield
+
+
+def _through_sqlalchemy(session: Any, tables: Any) -> None:
+    """`insert_together` as SQLAlchemy's INSERT per table (one executemany each)."""
     from sqlalchemy import insert
 
-    def one_by_one(session: Any, tables: Any) -> None:
-        for table, rows in tables:
-            if rows:
-                session.execute(insert(table), rows)
-
-    with patched(unit_of_work, "insert_together", one_by_one):
-        yield
+    for table, rows in tables:
+        if rows:
+            session.execute(insert(table), rows)
 
 
 @experiment("inserts-through-sqlalchemy")
@@ -222,21 +225,15 @@ def _inserts_through_sqlalchemy() -> Iterator[None]:
     each, SQLAlchemy building every row's parameters), and on both databases the processed-event identities."""
     from billing.store import unit_of_work
     from reliability import applying
-    from sqlalchemy import insert
-
-    def through_sqlalchemy(session: Any, tables: Any) -> None:
-        for table, rows in tables:
-            if rows:
-                session.execute(insert(table), rows)
 
     together = unit_of_work.insert_together  # type: ignore[attr-defined]
 
     def through_sqlalchemy_on_sqlite(session: Any, tables: Any) -> None:
         on_sqlite = session.get_bind().dialect.name == "sqlite"
-        (through_sqlalchemy if on_sqlite else together)(session, tables)
+        (_through_sqlalchemy if on_sqlite else together)(session, tables)
 
     with (
-        patched(applying, "insert_together", through_sqlalchemy),
+        patched(applying, "insert_together", _through_sqlalchemy),
         patched(unit_of_work, "insert_together", through_sqlalchemy_on_sqlite),
     ):
         yield
@@ -258,6 +255,22 @@ def _relay_reads_take_the_turn() -> Iterator[None]:
     from reliability import database, outbox
 
     with patched(outbox, "reads_together", database.statements_on_their_own):
+        yield
+
+
+@experiment("heartbeat-2s")
+def _heartbeat_two_seconds() -> Iterator[None]:
+    """Consumers heartbeat every 2 s (a fifth of the session timeout), as before 3 December."""
+    import dataclasses
+
+    from reliability import subscribers
+
+    original = subscribers._subscribe
+
+    def subscribe(broker: Any, consumer: Any, settings: Any, topic: str, declared: Any) -> None:
+        original(broker, consumer, dataclasses.replace(settings, heartbeat_interval_ms=2000), topic, declared)
+
+    with patched(subscribers, "_subscribe", subscribe):
         yield
 
 
