@@ -44,7 +44,7 @@ ALIASES = {
         "billing-locks-and-reads-apart",
         "relay-second-round",
     ),
-    "before-3-december": ("inserts-through-sqlalchemy", "log-per-event", "relay-reads-take-the-turn"),
+    "before-3-december": ("inserts-through-sqlalchemy", "log-per-event"),
 }
 
 
@@ -245,16 +245,6 @@ def _log_per_event() -> Iterator[None]:
     from billing import usecases
 
     with patched(usecases.log, "debug", usecases.log.info):
-        yield
-
-
-@experiment("relay-reads-take-the-turn")
-def _relay_reads_take_the_turn() -> Iterator[None]:
-    """The relay's read of its next batch in a write transaction on SQLite (BEGIN IMMEDIATE, the process's turn on
-    the file), as before 3 December, instead of `reads_together`'s snapshot."""
-    from reliability import database, outbox
-
-    with patched(outbox, "reads_together", database.statements_on_their_own):
         yield
 
 

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from reliability.database import create_database_engine, reads_together
+from reliability.database import create_database_engine
 from sqlalchemy.engine import Engine
 
 
@@ -77,32 +77,3 @@ def test_every_way_a_transaction_ends_gives_the_turn_back(tmp_path):
     # Well under the 30 s a leaked turn would make it wait.
     assert done.wait(10)
     thread.join()
-
-
-def test_reads_together_neither_wait_for_a_writer_nor_hold_it_up(tmp_path):
-    # The relay reads its next batch while the consumer's transaction holds the file: the reads see the last
-    # commit, one snapshot for all of them, and the writer commits while they are still open.
-    engine = _engine(tmp_path / "turns.db")
-    with engine.begin() as connection:
-        connection.exec_driver_sql("INSERT INTO turn (who) VALUES ('committed')")
-    seen: list[list[str]] = []
-    reading, writer_done = threading.Event(), threading.Event()
-
-    def reader() -> None:
-        with reads_together(engine) as connection:
-            seen.append([who for (who,) in connection.exec_driver_sql("SELECT who FROM turn ORDER BY id")])
-            reading.set()
-            assert writer_done.wait(5)  # the writer committed while this snapshot was open
-            seen.append([who for (who,) in connection.exec_driver_sql("SELECT who FROM turn ORDER BY id")])
-
-    with engine.begin() as connection:
-        connection.exec_driver_sql("INSERT INTO turn (who) VALUES ('uncommitted')")
-        thread = threading.Thread(target=reader)
-        thread.start()
-        assert reading.wait(5), "the read waited for the writer's transaction"
-    writer_done.set()
-    thread.join(10)
-
-    assert seen == [["committed"], ["committed"]]
-    with reads_together(engine) as connection:
-        assert connection.exec_driver_sql("SELECT count(*) FROM turn").scalar() == 2

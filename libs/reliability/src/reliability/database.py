@@ -72,9 +72,6 @@ SQLITE_BUSY_SECONDS = 30.0
 def _begin_immediate(connection: Connection) -> None:
     # pysqlite opens transactions lazily and upgrades read locks to write locks mid-transaction, which
     # deadlocks two writers; BEGIN IMMEDIATE takes the write lock up front and lets busy_timeout work.
-    if connection.get_execution_options().get(_READS_ONLY):
-        connection.exec_driver_sql("BEGIN DEFERRED")  # `reads_together`: a snapshot, no write lock, no turn
-        return
     raw = cast(TurnTakingConnection, connection.connection.dbapi_connection)  # the engine's connect factory
     raw.take_turn()
     try:
@@ -196,25 +193,6 @@ def statements_on_their_own(engine: Engine) -> Iterator[Connection]:
             yield connection
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        yield connection
-
-
-_READS_ONLY = "reliability_reads_only"
-
-
-@contextmanager
-def reads_together(engine: Engine) -> Iterator[Connection]:
-    """A connection for reads only. On SQLite they share one snapshot (BEGIN DEFERRED) and take neither the write
-    lock nor the process's turn on the file: in WAL mode a reader sees the last commit and neither waits for the
-    writer nor holds it up (the relay's read of its next batch used to queue for the turn behind the consumer's
-    transaction, and the consumer's next one behind the read). On PostgreSQL as `statements_on_their_own`: each
-    statement its own snapshot, as READ COMMITTED would give it inside a transaction too. Never for a write: on
-    SQLite it would have to upgrade its read lock mid-transaction, the deadlock BEGIN IMMEDIATE prevents."""
-    if engine.dialect.name != "postgresql":
-        with engine.connect().execution_options(**{_READS_ONLY: True}) as connection, connection.begin():
-            yield connection
-        return
-    with statements_on_their_own(engine) as connection:
         yield connection
 
 

@@ -30,7 +30,7 @@ from sqlmodel import Session, col
 from contracts import CloudEvent, EventPayload, KafkaRecord
 from reliability import metrics
 from reliability.consumer import RejectEvent
-from reliability.database import reads_together, statements_on_their_own, transaction
+from reliability.database import statements_on_their_own, transaction
 from reliability.lease import release_lease, try_acquire_lease
 from reliability.outbox_delivery import BatchOutcome, Key, OutboxRow, send_batch
 from reliability.outbox_parking import blocking_heads, count_parked, park_rows
@@ -281,9 +281,9 @@ class OutboxRelay:
 
     def _load_unpublished(self) -> tuple[Sequence[OutboxRow], dict[Key, int]]:
         """The next batch as plain rows (building ORM objects was a third of the relay's time) and, if there is
-        one, the keys parked behind a head, read on the same connection (`reads_together`: on SQLite one snapshot,
-        without waiting for the consumer's transaction; on PostgreSQL each read its own)."""
-        with reads_together(self._engine) as connection:
+        one, the keys parked behind a head, read on the same connection (two reads; no transaction around them
+        on PostgreSQL, where each would have its own snapshot anyway)."""
+        with statements_on_their_own(self._engine) as connection:
             rows = connection.execute(_UNPUBLISHED.limit(self._settings.batch_size)).all()
             heads = blocking_heads(connection) if rows else {}
         return rows, heads
