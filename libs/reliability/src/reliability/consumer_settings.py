@@ -37,11 +37,6 @@ class ConsumerSettings:
     poll_timeout_ms: int = 500
     session_timeout_ms: int = 10000
     """How soon the group notices a replica that died without leaving; its partitions move after this."""
-    heartbeat_interval_ms: int = 500
-    """How soon a member hears of a rebalance, so how long every join waits for the members already in. Each
-    topic is a consumer of its own in the group (FastStream's subscribers): the second one's join waited for the
-    first one's next heartbeat, and at a fifth of the session timeout (2 s) that was most of billing's start
-    (docs/benchmark.md). Kafka wants it under a third of the session timeout."""
     max_poll_interval_ms: int = 300000
     """aiokafka's ``max_poll_interval_ms``: a batch taking longer gets the consumer out of its group."""
     pause_after: int = 5
