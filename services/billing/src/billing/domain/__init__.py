@@ -26,6 +26,7 @@ from billing.domain.records import (
     SUPERSEDED,
     WAITING,
     BilledEnrolment,
+    Outcome,
     WaitingCancellation,
     WaitingEnrolment,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "InvoiceLine",
     "LocalDateSpec",
     "NaiveDatetimeError",
+    "Outcome",
     "PolicyError",
     "PolicyRegistry",
     "PolicyVersion",

@@ -23,6 +23,17 @@ ALREADY_INVOICED = "already-invoiced"
 """The catalogue entry arrived, and this waiting enrolment had been announced (and invoiced) before."""
 
 
+class Outcome:
+    """What became of an enrolment event, as the batch's log line counts it."""
+
+    INVOICED = INVOICED
+    ALREADY_INVOICED = ALREADY_INVOICED
+    WAITING_FOR_CATALOGUE = "waiting-for-catalogue"
+    REIMBURSED = "reimbursed"
+    ALREADY_REIMBURSED = "already-reimbursed"
+    WAITING_FOR_ENROLMENT = "waiting-for-enrolment"
+
+
 @dataclass(frozen=True, slots=True)
 class BilledEnrolment:
     """An invoiced enrolment: the snapshot it was priced from (and any reimbursement is), and where it came from."""
