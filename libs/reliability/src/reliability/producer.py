@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiokafka import AIOKafkaProducer
 
 from reliability.kafka_security import KafkaSecuritySettings, client_kwargs
+from reliability.partitioner import KeyHashPartitioner
 
 
 def create_producer(
@@ -20,5 +21,6 @@ def create_producer(
         # SQLite, 59 -> 50 ms on PostgreSQL; the throughput unchanged; docs/benchmark.md).
         linger_ms=0,
         request_timeout_ms=30000,
+        partitioner=KeyHashPartitioner(),
         **client_kwargs(security),
     )
