@@ -19,7 +19,7 @@ from reliability.producer import create_producer
 from reliability.runtime import ServiceRuntime
 from reliability.settings import ServiceSettings
 from reliability.tables import OutboxMessage
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
 from contracts import topics
@@ -215,3 +215,49 @@ async def test_an_operator_releases_or_discards_the_parked_row_and_its_key_flows
         reason = session.scalar(select(OutboxMessage.parked_reason).where(OutboxMessage.id == bad))
     assert reason.startswith("discarded: the credential was re-issued in parts (was: refused by the broker")
     assert [row.id for row in outbox_parking.list_parked(engine, include_discarded=True)] == [bad]
+
+
+def park_by_hand(engine, head: int, waiting: list[int]) -> None:
+    """As an earlier relay round left them: `head` refused for good, `waiting` parked behind it."""
+    rows = OutboxMessage.__table__  # type: ignore[attr-defined]
+    now = datetime.now(UTC)
+    refused = "refused by the broker for good: MessageSizeTooLargeError: the topic's limit was lower then"
+    with Session(engine) as session, session.begin():
+        session.execute(update(rows).where(rows.c.id == head).values(parked_at=now, parked_reason=refused))
+        reason = outbox_parking.waiting_reason(head)
+        session.execute(update(rows).where(rows.c.id.in_(waiting)).values(parked_at=now, parked_reason=reason))
+
+
+async def test_a_release_during_a_relay_round_neither_reorders_the_key_nor_strands_its_later_row(
+    kafka_bootstrap, database_url, monkeypatch
+):
+    """The operator releases the head after the relay read a batch holding a later row of the head's key (written
+    after the parking) and before the relay parks that row behind the head. The row must go out after the head
+    and the row waiting with it, not before them, and must not stay parked behind a head no longer parked."""
+    prefix = f"park{uuid.uuid4().hex[:8]}."
+    topic = topics.ENROLMENT_EVENTS
+    await ensure_topic(kafka_bootstrap, prefix + topic)
+    engine = make_engine(database_url)
+    written = [valid("enr-b") for _ in range(3)]
+    head, waiting = insert_rows(engine, [(topic, "enr-b", written[0]), (topic, "enr-b", written[1])])
+    park_by_hand(engine, head, [waiting])
+    insert_rows(engine, [(topic, "enr-b", written[2])])
+    load, released = OutboxRelay._load_unpublished, []
+
+    def load_then_release(relay: OutboxRelay):
+        batch = load(relay)
+        if not released:
+            released.append(outbox_parking.release(engine, head))
+        return batch
+
+    monkeypatch.setattr(OutboxRelay, "_load_unpublished", load_then_release)
+    producer = create_producer(kafka_bootstrap, "parking-test")
+    await producer.start()
+    try:
+        await drain(OutboxRelay(engine, producer, "parking-test", RelaySettings(topic_prefix=prefix)), engine)
+    finally:
+        await producer.stop()
+    assert released == [2]
+    published = await read_values(kafka_bootstrap, prefix + topic, expected=2)
+    assert published["enr-b"] == written
+    assert outbox_parking.count_parked(engine) == 0

@@ -64,9 +64,9 @@ def blocking_heads(engine: Engine | Connection) -> dict[tuple[str, bytes], int]:
 
 
 def blocking_heads_query() -> Select[str, bytes, int]:
-    """The relay's second read of a round (when the first found rows); it reads the parked rows' index only."""
+    """The parked heads, as the relay joins them to its next batch; it reads the parked rows' index only."""
     return (
-        select(_ROWS.c.topic, _ROWS.c.key, func.min(_ROWS.c.id))
+        select(_ROWS.c.topic, _ROWS.c.key, func.min(_ROWS.c.id).label("head"))
         .where(_open_parked())
         .where(not_(_ROWS.c.parked_reason.startswith(WAITING_PREFIX)))
         .group_by(_ROWS.c.topic, _ROWS.c.key)
@@ -74,7 +74,11 @@ def blocking_heads_query() -> Select[str, bytes, int]:
 
 
 def park_rows(engine: Engine, reasons: dict[int, str]) -> None:
-    """Park each row id with its reason, in one transaction (one UPDATE per distinct reason)."""
+    """Park each row id with its reason, in one transaction (one UPDATE per distinct reason), the refused heads
+    first. Rows waiting behind a head are parked only while that head still is: an operator may have released it
+    since the relay read the batch, and rows parked behind a released head would wait for ever. Left pending
+    instead, they go out in the next round, after the head. On PostgreSQL the head's row is locked for this (a
+    release locks it too); SQLite's writers take turns anyway."""
     by_reason: dict[str, list[int]] = {}
     for row_id, reason in reasons.items():
         by_reason.setdefault(reason[:_REASON_LIMIT], []).append(row_id)
@@ -82,8 +86,15 @@ def park_rows(engine: Engine, reasons: dict[int, str]) -> None:
         return
     now = datetime.now(UTC)
     with transaction(engine) as session:
-        for reason, ids in by_reason.items():
+        for reason, ids in sorted(by_reason.items(), key=lambda item: item[0].startswith(WAITING_PREFIX)):
+            if reason.startswith(WAITING_PREFIX) and not _still_parked(session, int(reason[len(WAITING_PREFIX) :])):
+                continue
             session.execute(update(_ROWS).where(_ROWS.c.id.in_(ids)).values(parked_at=now, parked_reason=reason))
+
+
+def _still_parked(session: Session, head_id: int) -> bool:
+    statement = select(_ROWS.c.id).where(_ROWS.c.id == head_id).where(_open_parked()).with_for_update(read=True)
+    return session.execute(statement).first() is not None
 
 
 def count_parked(engine: Engine) -> int:
@@ -153,7 +164,7 @@ def discard(engine: Engine, row_id: int, reason: str) -> int:
 
 
 def _require_open(session: Session, row_id: int) -> str:
-    statement = select(_ROWS.c.parked_reason).where(_ROWS.c.id == row_id).where(_open_parked())
+    statement = select(_ROWS.c.parked_reason).where(_ROWS.c.id == row_id).where(_open_parked()).with_for_update()
     reason = session.execute(statement).scalar_one_or_none()
     if reason is None:
         raise NotParked(f"outbox row {row_id} is not parked (unknown, published or discarded)")
