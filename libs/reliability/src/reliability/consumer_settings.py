@@ -37,6 +37,12 @@ class ConsumerSettings:
     poll_timeout_ms: int = 500
     session_timeout_ms: int = 10000
     """How soon the group notices a replica that died without leaving; its partitions move after this."""
+    metadata_max_age_ms: int = 10000
+    """How often each consumer's client refreshes its metadata even when nothing failed. The group's leader assigns
+    the partitions of every topic of the group from its own client's metadata, and rejoins when a refresh shows a
+    topic's partitions changed; a leader that assigned while it lacked a topic (a broker restart caught it) left
+    that topic's subscriber without partitions until the next refresh, aiokafka's default five minutes
+    (tests/kit/test_kit_consumer_metadata.py)."""
     max_poll_interval_ms: int = 300000
     """aiokafka's ``max_poll_interval_ms``: a batch taking longer gets the consumer out of its group."""
     pause_after: int = 5

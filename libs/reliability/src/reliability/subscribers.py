@@ -164,6 +164,7 @@ def build_broker(consumer: IdempotentConsumer, kit: KafkaKit) -> KafkaBroker:
     broker = KafkaBroker(
         settings.bootstrap_servers,
         client_id=settings.name,
+        metadata_max_age_ms=settings.metadata_max_age_ms,
         security=faststream_security(settings.security),
         apply_types=False,
         consumer_only=True,
