@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts import limits, topics
+from contracts.email import Email
 from contracts.text import CountryCode, Identifier, LanguageTag, Name, Paragraph, UriReference
 from contracts.types import AcademicYear, Credits, CreditsOrZero, CurrencyCode, EnrolmentId, Instant, Money
 
@@ -39,7 +40,7 @@ class Student(ContractModel):
     id: Identifier
     given_name: Name = Field(min_length=1, max_length=200)
     family_name: Name = Field(min_length=1, max_length=200)
-    email: EmailStr = Field(max_length=254)
+    email: Email = Field(max_length=254)
 
 
 class Course(ContractModel):
