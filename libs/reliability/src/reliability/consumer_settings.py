@@ -37,6 +37,11 @@ class ConsumerSettings:
     poll_timeout_ms: int = 500
     session_timeout_ms: int = 10000
     """How soon the group notices a replica that died without leaving; its partitions move after this."""
+    heartbeat_interval_ms: int = 500
+    """How soon a member hears of a rebalance, so how long every join waits for the members already in. Each
+    topic is a consumer of its own in the group (FastStream's subscribers): the second one's join waited for the
+    first one's next heartbeat, and at a fifth of the session timeout (2 s) that was most of billing's start
+    (docs/benchmark.md). Kafka wants it under a third of the session timeout."""
     metadata_max_age_ms: int = 10000
     """How often each consumer's client refreshes its metadata even when nothing failed. The group's leader assigns
     the partitions of every topic of the group from its own client's metadata, and rejoins when a refresh shows a

@@ -192,7 +192,7 @@ def _subscribe(
         batch_timeout_ms=settings.poll_timeout_ms,
         session_timeout_ms=settings.session_timeout_ms,
         max_poll_interval_ms=settings.max_poll_interval_ms,
-        heartbeat_interval_ms=max(settings.session_timeout_ms // 5, 500),
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
         partition_assignment_strategy=(RangePartitionAssignor,),
         parser=_raw_batch,
         decoder=_records,
