@@ -7,7 +7,7 @@ billing since the batch-path commit; what is left measures the paths the kit sti
 `savepoints`), settings (`max-records-2000`, `sqlite-sync-off`, `switch-1ms`, `linger-5`, `gc-off`), the relay
 (`lease-every-round`, `relay-waits`; `relay-off`, the consumer alone, a ceiling for the publishing side) and, undoing the changes of issue 14 one by one, the kit before them (`relay-orm`,
 `decode-stepwise`, `span-per-event`; all three: `before`; and for the latency, `partition-transactions`,
-`sqlite-busy-handler`, `processed-lookup-ids` and `linger-5`; all four: `before-latency`; for PostgreSQL's round
+`sqlite-busy-handler`, `processed-lookup-ids` and `linger-5`; all four: `before-latency`; `gc-defaults`; for PostgreSQL's round
 trips, `insert-per-table`, `relay-in-transactions`, `pre-ping`, `lease-every-round`,
 `billing-locks-and-reads-apart` and `relay-second-round`; all six: `before-round-trips`; and `arrays-as-text`, `log-scrub-regex`). `stage-timings`
 changes nothing and times each stage of the consumer and the relay, and every SQL statement, in the process it
@@ -825,6 +825,16 @@ def _gc_off() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+@experiment("gc-defaults")
+def _gc_defaults() -> Iterator[None]:
+    """The collector as CPython sets it (nothing frozen, the youngest generation collected after 700
+    allocations): undoes `reliability.garbage.settle_after_start` in the service's process."""
+    from reliability import garbage
+
+    with patched(garbage, "settle_after_start", lambda: None):
+        yield
 
 
 @experiment("import-first")

@@ -19,6 +19,7 @@ from faststream.specification import AsyncAPI
 from sqlalchemy.engine import Engine
 
 from contracts import topics as contract_topics
+from reliability import garbage
 from reliability.consumer import BatchHandler, ConsumerSettings, Handler, IdempotentConsumer
 from reliability.http import Degraded, HealthCheck, database_check
 from reliability.outbox import OutboxRelay, RelaySettings
@@ -211,6 +212,7 @@ class ServiceRuntime:
     async def serve(self, app: FastAPI, port: int) -> None:
         """Serve HTTP with relay and consumer until SIGTERM/SIGINT, then stop in order: HTTP, consumer, relay."""
         trace_requests(app)
+        garbage.settle_after_start()
         async with self.background():
             config = uvicorn.Config(app, host=self.settings.http_host, port=port, log_config=None)
             server = uvicorn.Server(config)
