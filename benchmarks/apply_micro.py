@@ -10,20 +10,17 @@ reports CPU time per event, which a busy shared machine disturbs far less than w
 from __future__ import annotations
 
 import argparse
-import contextlib
-import gc
 import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 from billing.bootstrap import build
 from billing.config import BillingSettings
-from reliability import garbage
 from reliability.consumer import ConsumerSettings, IdempotentConsumer
 
 from benchmarks import experiments as exp
@@ -118,7 +115,7 @@ def measure(
         items = records(run or uuid.uuid4().hex[:8], events, prefix + topics.ENROLMENT_EVENTS, anomalies)
         entry = catalogue_record(prefix + topics.CATALOGUE)
         assert consumer._apply_batch([entry]).applied == 1  # billing prices from it: applied first, not timed
-        with collector_as_served():
+        with workload.collector_as_served():
             cpu, wall = time.process_time(), time.perf_counter()
             for start in range(0, len(items), batch):
                 outcome = consumer._apply_batch(items[start : start + batch])
@@ -126,19 +123,6 @@ def measure(
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         runtime.engine.dispose()
     return cpu / events, wall / events
-
-
-@contextlib.contextmanager
-def collector_as_served() -> Iterator[None]:
-    """The garbage collector as `ServiceRuntime.serve` sets it (`gc-defaults`: as CPython does), put back
-    afterwards so that the variants measured in one process do not inherit each other's."""
-    threshold = gc.get_threshold()
-    garbage.settle_after_start()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*threshold)
 
 
 def verify(databases: Databases, variants: Sequence[tuple[str, ...]], events: int, batch: int) -> None:

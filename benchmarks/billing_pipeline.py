@@ -228,8 +228,9 @@ async def billing_runtime(
 
         runtime.start = start  # type: ignore[method-assign]
         try:
-            async with runtime.background():
-                yield runtime
+            with workload.collector_as_served():
+                async with runtime.background():
+                    yield runtime
         finally:
             runtime.engine.dispose()
 

@@ -174,8 +174,9 @@ async def certification_runtime(bench: Bench, prefix: str, database_url: str, gr
     migrate(database_url)
     runtime = create_runtime(settings, Database.connect(database_url), create_issuer(settings))
     try:
-        async with runtime.background():
-            yield runtime
+        with workload.collector_as_served():
+            async with runtime.background():
+                yield runtime
     finally:
         runtime.engine.dispose()
 

@@ -11,6 +11,8 @@ goes to catalogue.microcredentials first (`catalogue_record`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import hashlib
 import json
 import os
@@ -24,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 from contracts.examples import example_events, example_payloads
+from reliability import garbage
 
 from contracts import EnrolmentCancelled, EnrolmentCreated, new_event, topics
 
@@ -273,3 +276,16 @@ async def read_types(
     # Billing's events are deterministic functions of its input: every variant must publish these very bytes.
     counts["digest"] = hashlib.sha256(b"\n".join(sorted(values))).hexdigest()[:16]
     return counts
+
+
+@contextlib.contextmanager
+def collector_as_served() -> Iterator[None]:
+    """The garbage collector as `ServiceRuntime.serve` sets it (`gc-defaults`: as CPython does), put back
+    afterwards so that the variants measured in one process do not inherit each other's."""
+    threshold = gc.get_threshold()
+    garbage.settle_after_start()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
