@@ -1,6 +1,7 @@
 """The relay's read (its next batch joined to the parked heads) uses an index of the rows they want, however many published rows the outbox keeps (a week
 of them, by design): on PostgreSQL the partial indexes of waiting and of parked rows; on SQLite, which treats
-`IS NULL` as an equality, any index search rather than a scan of the table.
+`IS NULL` as an equality, an index search for the batch and the parked rows' partial index for the heads (the
+index of unpublished rows holds the relay's whole backlog: 18 ms a round at 50 000 rows behind, 0.3 with it).
 
 Found by the first million-event rebuild on PostgreSQL: with 957 000 rows published and statistics from when
 few were, the read of the next batch walked the primary key past every published row (716 ms a round), and the
@@ -49,7 +50,7 @@ def test_the_relays_reads_use_the_partial_indexes(database_url: str) -> None:
     engine = create_database_engine(database_url)
     try:
         _fill(engine)
-        plan = _plan(engine, outbox.next_batch_query(500))
+        plan = _plan(engine, outbox.next_batch_query(500, engine.dialect.name))
     finally:
         engine.dispose()
     if database_url.startswith("postgresql"):
@@ -58,7 +59,8 @@ def test_the_relays_reads_use_the_partial_indexes(database_url: str) -> None:
     else:
         reads = [line for line in plan.splitlines() if " outbox_message" in line]
         assert len(reads) == 2, plan
-        assert all(line.startswith("SEARCH outbox_message USING") for line in reads), plan
+        assert reads[0].startswith("SEARCH outbox_message USING"), plan  # the next batch
+        assert reads[1] == "SCAN outbox_message USING INDEX ix_outbox_message_parked", plan  # the parked rows only
 
 
 def test_the_relay_reads_its_batch_and_the_parked_heads_in_one_statement(database_url: str) -> None:

@@ -141,6 +141,25 @@ def drop_kit_tables_v3() -> None:
     op.drop_index("ix_outbox_message_pending", table_name="outbox_message")
 
 
+def create_kit_tables_v4() -> None:
+    """Version 4: the parked rows' partial index on SQLite too. Never edit: add a v5.
+
+    The relay reads the parked heads every round (joined to its next batch); on SQLite that read walked the index
+    of every unpublished row, so its cost grew with how far the relay was behind: 18.6 ms a round with 50 000 rows
+    waiting, 2.3 with 5 000 (37 and 5 µs an event at 500 rows a round), in a rebuild where the relay falls behind.
+    SQLite uses a partial index when the query's WHERE contains the index's, which the relay's read does."""
+    if op.get_bind().dialect.name != "sqlite":
+        return
+    op.create_index("ix_outbox_message_parked", "outbox_message", ["topic", "key", "id"], sqlite_where=PARKED)
+
+
+def drop_kit_tables_v4() -> None:
+    """Undoes `create_kit_tables_v4`."""
+    if op.get_bind().dialect.name != "sqlite":
+        return
+    op.drop_index("ix_outbox_message_parked", table_name="outbox_message")
+
+
 def for_dialect(dialect_name: str) -> Callable[..., bool]:
     """Alembic's `include_object` for comparing a database with the models: an object made for other dialects
     only (`reliability.tables.postgresql_only`) is not expected in this one."""

@@ -51,13 +51,15 @@ _UNPUBLISHED = (
 )
 
 
-def next_batch_query(limit: int) -> Select[tuple[int, str, bytes, bytes, list[list[str]], int | None]]:
+def next_batch_query(
+    limit: int, dialect_name: str
+) -> Select[tuple[int, str, bytes, bytes, list[list[str]], int | None]]:
     """The relay's read of a round: the next `limit` rows, each with the head its key is parked behind (if any).
 
     One statement, so one snapshot: read apart, an operator's release landing between the two reads let a row
     written behind the head it released go out before that head and the rows waiting with it."""
     batch = _UNPUBLISHED.limit(limit).subquery("batch")
-    heads = blocking_heads_query().subquery("heads")
+    heads = blocking_heads_query(dialect_name).subquery("heads")
     on_key = and_(heads.c.topic == batch.c.topic, heads.c.key == batch.c.key)
     return select(batch, heads.c.head).select_from(batch.outerjoin(heads, on_key)).order_by(batch.c.id)
 
@@ -294,7 +296,7 @@ class OutboxRelay:
         """The next batch as plain rows (building ORM objects was a third of the relay's time) and the keys among
         them parked behind a head."""
         with statements_on_their_own(self._engine) as connection:
-            rows = connection.execute(next_batch_query(self._settings.batch_size)).all()
+            rows = connection.execute(next_batch_query(self._settings.batch_size, connection.dialect.name)).all()
         heads = {(row.topic, bytes(row.key)): int(row.head) for row in rows if row.head is not None}
         return rows, heads
 

@@ -37,9 +37,10 @@ class OutboxMessage(SQLModel, table=True):
         # The relay's reads, partial so their size is the rows waiting, not the week of published rows kept:
         # PostgreSQL cannot read the index above in id order for `published_at IS NULL` (IS NULL is not an
         # equality to it), and walked the primary key past every published row instead (docs/benchmark.md).
-        # SQLite takes IS NULL as an equality and searches the index above in id order: these are PostgreSQL's.
+        # SQLite takes IS NULL as an equality and searches the index above in id order: the pending one is
+        # PostgreSQL's. The parked one is both's: on SQLite the index above holds every row waiting too.
         postgresql_only(Index("ix_outbox_message_pending", "id", postgresql_where=PENDING)),
-        postgresql_only(Index("ix_outbox_message_parked", "topic", "key", "id", postgresql_where=PARKED)),
+        Index("ix_outbox_message_parked", "topic", "key", "id", postgresql_where=PARKED, sqlite_where=PARKED),
     )
 
     id: int | None = Field(default=None, sa_column=Column(_ROW_ID, primary_key=True, autoincrement=True))
