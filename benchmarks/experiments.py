@@ -248,6 +248,22 @@ def _log_per_event() -> Iterator[None]:
         yield
 
 
+@experiment("heartbeat-2s")
+def _heartbeat_two_seconds() -> Iterator[None]:
+    """Consumers heartbeat every 2 s (a fifth of the session timeout), as before 3 December."""
+    import dataclasses
+
+    from reliability import subscribers
+
+    original = subscribers._subscribe
+
+    def subscribe(broker: Any, consumer: Any, settings: Any, topic: str, declared: Any) -> None:
+        original(broker, consumer, dataclasses.replace(settings, heartbeat_interval_ms=2000), topic, declared)
+
+    with patched(subscribers, "_subscribe", subscribe):
+        yield
+
+
 @experiment("arrays-as-text")
 def _arrays_as_text() -> Iterator[None]:
     """`insert_together`'s arrays in PostgreSQL's text format, as before the evening of 2 December: psycopg
