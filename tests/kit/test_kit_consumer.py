@@ -32,12 +32,14 @@ async def prefix(kafka_bootstrap: str) -> str:
     return prefix
 
 
-def consumer_for(bootstrap, prefix, engine, producer, handler=record_cancellation, group=None, name="kit-test"):
+def consumer_for(
+    bootstrap, prefix, engine, producer, handler=record_cancellation, group=None, name="kit-test", consumed=None
+):
     settings = ConsumerSettings(
         name=name,
         bootstrap_servers=bootstrap,
         group_id=group or f"{prefix}group",
-        topics=[topics.ENROLMENT_EVENTS],
+        topics=consumed or [topics.ENROLMENT_EVENTS],
         topic_prefix=prefix,
         retry=FAST_RETRY,
         poll_timeout_ms=100,

@@ -18,12 +18,12 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from reliability.consumer import ConsumerSettings, IdempotentConsumer
+from reliability.consumer import IdempotentConsumer
 from reliability.topics import ensure_topics
 
 from contracts import topics
-from tests.kit.kit_support import applied_counts, cancellation, make_engine, publish, record_cancellation
-from tests.kit.test_kit_consumer import FAST_RETRY
+from tests.kit.kit_support import applied_counts, cancellation, make_engine, publish
+from tests.kit.test_kit_consumer import consumer_for
 
 pytestmark = pytest.mark.kafka
 
@@ -52,17 +52,10 @@ async def test_a_topic_assigned_without_its_metadata_is_consumed_again_within_se
     names = [prefix + name for topic in consumed for name in (topic, topics.dead_letter_topic(topic))]
     await ensure_topics(kafka_bootstrap, names, partitions=3)
     group = f"{prefix}group"
-    settings = ConsumerSettings(
-        name="kit-metadata-test",
-        bootstrap_servers=kafka_bootstrap,
-        group_id=group,
-        topics=consumed,
-        topic_prefix=prefix,
-        retry=FAST_RETRY,
-        poll_timeout_ms=100,
-    )
     engine = make_engine(f"sqlite:///{tmp_path}/kit.db")
-    consumer = IdempotentConsumer(settings, engine, {"EnrolmentCancelled": record_cancellation}, producer)
+    consumer = consumer_for(
+        kafka_bootstrap, prefix, engine, producer, group=group, name="kit-metadata", consumed=consumed
+    )
     task = asyncio.create_task(consumer.run())
     before, after = cancellation("enr-before"), cancellation("enr-after")
     newcomer = AIOKafkaConsumer(
