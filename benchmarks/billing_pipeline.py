@@ -534,6 +534,7 @@ async def rebuild_one(bench: Bench, events: int, workdir: Path, experiments: Seq
         machine_cpu = workload.machine_cpu_seconds() - machine_cpu
         # The service's own CPU: on a VM whose neighbours take cycles, wall times move far more than this.
         service_cpu = workload.process_cpu_seconds(process.pid)
+        children = [(sp.memory_of(pid)["VmHWM"], workload.process_cpu_seconds(pid)) for pid in process.child_pids()]
     finally:
         process.stop()
         await sampler
@@ -549,12 +550,18 @@ async def rebuild_one(bench: Bench, events: int, workdir: Path, experiments: Seq
         "machine_cpu_us_per_event": machine_cpu / events * 1e6,
         "service_cpu_us_per_event": service_cpu / events * 1e6,
         "experiments": list(experiments),
+        # OUTBOX_RELAY=process: the relay's own process, besides the service's figures above.
+        "child_peak_rss_mib": [peak for peak, _ in children],
+        "child_cpu_us_per_event": [cpu / events * 1e6 for _, cpu in children],
     }
     print(
         f"rebuild of {events} events: {result['seconds']:.1f}s ({result['rate']:.0f}/s, after first output {result['steady_rate']:.0f}/s), "
         f"peak RSS {memory['VmHWM']:.0f} MiB, machine CPU {result['machine_cpu_us_per_event']:.0f} µs/event, "
         f"service CPU {result['service_cpu_us_per_event']:.0f} µs/event "
-        f"(prefill {prefill:.1f}s)",
+        f"(prefill {prefill:.1f}s)"
+        + "".join(
+            f"; child process: peak RSS {peak:.0f} MiB, CPU {cpu / events * 1e6:.0f} µs/event" for peak, cpu in children
+        ),
         flush=True,
     )
     return result

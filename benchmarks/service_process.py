@@ -123,13 +123,13 @@ class Process:
 
     def memory(self) -> dict[str, float]:
         """VmRSS and VmHWM in MiB."""
-        values: dict[str, float] = {}
-        with open(f"/proc/{self.pid}/status") as status:
-            for line in status:
-                name, _, rest = line.partition(":")
-                if name in ("VmRSS", "VmHWM"):
-                    values[name] = int(rest.split()[0]) / 1024
-        return values
+        return memory_of(self.pid)
+
+    def child_pids(self) -> list[int]:
+        """The service's own children (the outbox relay's process with OUTBOX_RELAY=process)."""
+        with contextlib.suppress(FileNotFoundError):
+            return [int(pid) for pid in Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()]
+        return []
 
     async def sample_memory(self, every: float = 0.5) -> None:
         """Keeps VmRSS samples (the HWM alone cannot say when the peak happened)."""
@@ -161,6 +161,17 @@ class Process:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait()
+
+
+def memory_of(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM of process `pid` in MiB."""
+    values: dict[str, float] = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            name, _, rest = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                values[name] = int(rest.split()[0]) / 1024
+    return values
 
 
 def billing_process(

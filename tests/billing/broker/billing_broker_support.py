@@ -69,13 +69,16 @@ class RunningBilling:
 
 
 @contextlib.asynccontextmanager
-async def running_billing(bootstrap: str, prefix: str, database_url: str) -> AsyncIterator[RunningBilling]:
+async def running_billing(
+    bootstrap: str, prefix: str, database_url: str, **settings_given: Any
+) -> AsyncIterator[RunningBilling]:
     settings = BillingSettings(
         kafka_bootstrap_servers=bootstrap,
         database_url=database_url,
         topic_prefix=prefix,
         api_tokens=API_TOKENS,
         log_format="text",
+        **settings_given,
     )
     app, runtime = build(settings)
     try:

@@ -292,6 +292,10 @@ class OutboxRelay:
     def producer(self) -> AIOKafkaProducer:
         return self._producer
 
+    async def close(self) -> None:
+        """Stops the producer the relay holds now (after `run` returned)."""
+        await self._producer.stop()
+
     def _load_unpublished(self) -> tuple[Sequence[OutboxRow], dict[Key, int]]:
         """The next batch as plain rows (building ORM objects was a third of the relay's time) and the keys among
         them parked behind a head."""

@@ -25,6 +25,7 @@ from reliability.http import Degraded, HealthCheck, database_check
 from reliability.outbox import OutboxRelay, RelaySettings
 from reliability.producer import create_producer
 from reliability.provenance import EventSources, event_sources_path, load_event_sources
+from reliability.relay_process import RelayProcess
 from reliability.settings import ServiceSettings
 from reliability.subscribers import KafkaKit, Subscribers, declared_topics, handler_table
 from reliability.topics import ensure_topics
@@ -48,7 +49,7 @@ class ServiceRuntime:
     """The service's FastStream subscribers, declared the way `reliability.subscribers` shows; their topics are
     consumed besides `consumes` (today's `handlers`/`batch_handler` become the same declarations)."""
     producer: AIOKafkaProducer | None = None
-    relay: OutboxRelay | None = None
+    relay: OutboxRelay | RelayProcess | None = None
     consumer: IdempotentConsumer | None = None
 
     def consumed_topics(self) -> list[str]:
@@ -118,16 +119,25 @@ class ServiceRuntime:
             settings.kafka_bootstrap_servers, f"{self.service}-{settings.instance_id}", settings
         )
         await self.producer.start()
-        self.relay = OutboxRelay(
+        self.relay = await self._start_relay()
+        if self.consumed_topics():
+            self.consumer = self._consumer(self.producer, self.relay.notify, sources)
+
+    async def _start_relay(self) -> OutboxRelay | RelayProcess:
+        settings = self.settings
+        owner = f"{self.service}-{settings.instance_id}"
+        if settings.outbox_relay == "process":
+            child = RelayProcess(self.service, owner, settings, self.engine)
+            await child.start()
+            return child
+        return OutboxRelay(
             self.engine,
             await self._relay_producer(),
             self.service,
             RelaySettings(lease_name=f"{self.service}-outbox-relay", topic_prefix=settings.topic_prefix),
-            owner=f"{self.service}-{settings.instance_id}",
+            owner=owner,
             renew_producer=self._relay_producer,
         )
-        if self.consumed_topics():
-            self.consumer = self._consumer(self.producer, self.relay.notify, sources)
 
     async def _relay_producer(self) -> AIOKafkaProducer:
         # The relay's own producer: a batch the broker refuses breaks an idempotent producer's numbering for its
@@ -197,7 +207,7 @@ class ServiceRuntime:
             for task in tasks:
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await asyncio.wait_for(task, 15)
-            await self.relay.producer.stop()
+            await self.relay.close()
             await self.producer.stop()
 
     def failed_task(self) -> BaseException | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -35,6 +35,11 @@ class ServiceSettings(KafkaSecuritySettings):
     log_level: str = "INFO"
     log_format: str = Field(default="json", description="json (default) or text.")
     otel_exporter_otlp_endpoint: str | None = Field(default=None, description="Turns tracing on when set.")
+    outbox_relay: Literal["in-process", "process"] = Field(
+        default="in-process",
+        description="Where the outbox relay runs: on the service's event loop, or `process`: a child process of "
+        "its own, on another core (rebuilds; docs/operations.md).",
+    )
 
     # --- provenance: which CloudEvents sources the consumer accepts (reliability.provenance) ---
     event_sources_file: Path | None = Field(
