@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from aiokafka.helpers import create_ssl_context
-from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from faststream.security import BaseSecurity
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_SSL", "SASL_PLAINTEXT"]
 SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
@@ -114,15 +116,11 @@ def client_kwargs(settings: KafkaSecuritySettings | None) -> dict[str, Any]:
     return kwargs
 
 
-_FASTSTREAM_SASL: dict[str, type[SASLPlaintext | SASLScram256 | SASLScram512]] = {
-    "PLAIN": SASLPlaintext,
-    "SCRAM-SHA-256": SASLScram256,
-    "SCRAM-SHA-512": SASLScram512,
-}
-
-
 def faststream_security(settings: KafkaSecuritySettings | None) -> BaseSecurity | None:
     """The ``security=`` of FastStream's KafkaBroker that yields the same aiokafka arguments as `client_kwargs`."""
+    # Imported here: the outbox relay's own process (reliability.relay_process) has no FastStream broker.
+    from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
     if settings is None or settings.kafka_security_protocol == "PLAINTEXT":
         return None
     context = ssl_context(settings)
@@ -130,7 +128,12 @@ def faststream_security(settings: KafkaSecuritySettings | None) -> BaseSecurity 
     if settings.kafka_security_protocol == "SSL":
         return BaseSecurity(ssl_context=context, use_ssl=True)
     assert settings.kafka_sasl_username is not None and settings.kafka_sasl_password is not None  # validated
-    sasl = _FASTSTREAM_SASL[settings.kafka_sasl_mechanism]
+    mechanisms: dict[str, type[SASLPlaintext | SASLScram256 | SASLScram512]] = {
+        "PLAIN": SASLPlaintext,
+        "SCRAM-SHA-256": SASLScram256,
+        "SCRAM-SHA-512": SASLScram512,
+    }
+    sasl = mechanisms[settings.kafka_sasl_mechanism]
     return sasl(
         settings.kafka_sasl_username,
         settings.kafka_sasl_password.get_secret_value(),

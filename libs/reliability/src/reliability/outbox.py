@@ -29,7 +29,7 @@ from sqlmodel import Session, col
 
 from contracts import CloudEvent, EventPayload, KafkaRecord
 from reliability import metrics
-from reliability.consumer import RejectEvent
+from reliability.applying import RejectEvent
 from reliability.database import statements_on_their_own, transaction
 from reliability.lease import release_lease, try_acquire_lease
 from reliability.outbox_delivery import BatchOutcome, Key, OutboxRow, send_batch

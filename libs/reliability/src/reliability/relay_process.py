@@ -28,7 +28,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
@@ -38,12 +38,26 @@ from reliability.kafka_security import KafkaSecuritySettings
 from reliability.outbox import OutboxRelay, RelaySettings
 from reliability.outbox_parking import count_parked
 from reliability.producer import create_producer
-from reliability.settings import ServiceSettings
+
+if TYPE_CHECKING:  # the child never builds ServiceSettings: its HTTP side (auth, FastAPI) is not the relay's
+    from reliability.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
 REPORT_EVERY_SECONDS = 1.0
-_CHILD_FIELDS = ("kafka_bootstrap_servers", "database_url", "topic_prefix", "log_level", "log_format")
+
+
+class RelaySettingsGiven(KafkaSecuritySettings):
+    """What the child is given on its stdin: where the database and the broker are, how to log."""
+
+    kafka_bootstrap_servers: str
+    database_url: str
+    topic_prefix: str = ""
+    log_level: str = "INFO"
+    log_format: str = "json"
+
+
+_CHILD_FIELDS = tuple(set(RelaySettingsGiven.model_fields) - set(KafkaSecuritySettings.model_fields))
 
 
 class RelayProcess:
@@ -171,7 +185,7 @@ async def _report(relay: OutboxRelay, service: str) -> None:
 
 
 async def serve_relay(
-    service: str, owner: str, settings: ServiceSettings, wake_fd: int, idle_poll_seconds: float | None = None
+    service: str, owner: str, settings: RelaySettingsGiven, wake_fd: int, idle_poll_seconds: float | None = None
 ) -> None:
     """The child's life: the relay until SIGTERM or the parent's end of the wake-up pipe closing."""
     relay_settings = RelaySettings(lease_name=f"{service}-outbox-relay", topic_prefix=settings.topic_prefix)
@@ -221,7 +235,7 @@ def main() -> None:
 
     wake_fd = int(sys.argv[1])
     given = json.loads(sys.stdin.read())
-    settings = ServiceSettings(**given["settings"])
+    settings = RelaySettingsGiven(**given["settings"])
     configure_logging(given["service"], settings.log_level, settings.log_format)
     asyncio.run(serve_relay(given["service"], given["owner"], settings, wake_fd, given.get("idle_poll_seconds")))
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request, Response
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+if TYPE_CHECKING:  # the outbox relay's own process imports this module, and needs neither FastAPI nor the SDK
+    from fastapi import FastAPI, Request, Response
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 tracer = trace.get_tracer("reliability")
 
@@ -25,9 +25,14 @@ TRACE_HEADERS = ("traceparent", "tracestate")
 
 def configure_tracing(service: str, otlp_endpoint: str | None, exporter: SpanExporter | None = None) -> bool:
     """Install a tracer provider exporting to `otlp_endpoint` (or to `exporter`); False when tracing stays off."""
+    if exporter is None and not otlp_endpoint:
+        return False
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
     if exporter is None:
-        if not otlp_endpoint:
-            return False
+        assert otlp_endpoint is not None
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporter = OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces")
