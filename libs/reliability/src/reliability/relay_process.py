@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
+from sqlalchemy.engine import Engine
 
 from reliability import metrics
 from reliability.database import create_database_engine
@@ -64,7 +65,12 @@ class RelayProcess:
     """The service's handle on its relay child: what `ServiceRuntime` calls on an in-process `OutboxRelay`."""
 
     def __init__(
-        self, service: str, owner: str, settings: ServiceSettings, engine: Any, idle_poll_seconds: float | None = None
+        self,
+        service: str,
+        owner: str,
+        settings: ServiceSettings,
+        engine: Engine,
+        idle_poll_seconds: float | None = None,
     ) -> None:
         """`idle_poll_seconds`: the child relay's poll when no wake-up comes (RelaySettings' default if None)."""
         self._service = service
@@ -122,9 +128,7 @@ class RelayProcess:
             with contextlib.suppress(ValueError):
                 self._take_report(json.loads(line))
         code = await self._child.wait()
-        if self._wake_fd is not None:
-            os.close(self._wake_fd)
-            self._wake_fd = None
+        self._close_pipe()
         if not self._stopping:
             raise RuntimeError(f"the outbox relay's process exited by itself (code {code})")
 
@@ -134,6 +138,12 @@ class RelayProcess:
         if self._child is not None and self._child.returncode is None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._child.wait(), 15)
+        self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        if self._wake_fd is not None:
+            os.close(self._wake_fd)
+            self._wake_fd = None
 
     def _take_report(self, report: dict[str, Any]) -> None:
         self.reports += 1
