@@ -77,3 +77,64 @@ def test_every_way_a_transaction_ends_gives_the_turn_back(tmp_path):
     # Well under the 30 s a leaked turn would make it wait.
     assert done.wait(10)
     thread.join()
+
+
+# --- between processes ------------------------------------------------------------------------------------------
+
+_OTHER_PROCESS = """
+import sys, time
+from reliability.database import create_database_engine
+engine = create_database_engine(f"sqlite:///{sys.argv[1]}")
+started = time.monotonic()
+with engine.begin() as connection:  # waits for the test's transaction: it holds the turn between processes
+    waited = time.monotonic() - started
+    connection.exec_driver_sql("INSERT INTO turn (who) VALUES ('other process')")
+print(waited)
+"""
+
+
+def _turn_file_is_held(path) -> bool:
+    import fcntl
+    import os
+
+    fd = os.open(f"{path}-turn", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def test_a_transaction_holds_the_turn_between_processes_until_it_ends(tmp_path):
+    path = tmp_path / "turns.db"
+    engine = _engine(path)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("INSERT INTO turn (who) VALUES ('holder')")
+        assert _turn_file_is_held(path)
+    assert not _turn_file_is_held(path)
+    with pytest.raises(RuntimeError), engine.begin():
+        assert _turn_file_is_held(path)
+        raise RuntimeError("rolled back")
+    assert not _turn_file_is_held(path)
+
+
+def test_another_process_begins_once_the_holder_commits(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "turns.db"
+    engine = _engine(path)
+    with engine.begin() as connection:
+        other = subprocess.Popen([sys.executable, "-c", _OTHER_PROCESS, str(path)], stdout=subprocess.PIPE, text=True)
+        time.sleep(3)  # the other interpreter starts and waits for the turn meanwhile
+        assert other.poll() is None
+        connection.exec_driver_sql("INSERT INTO turn (who) VALUES ('holder')")
+    out, _ = other.communicate(timeout=30)
+    assert other.returncode == 0 and float(out) > 0
+    with engine.connect() as connection:
+        rows = [row[0] for row in connection.exec_driver_sql("SELECT who FROM turn ORDER BY id")]
+    assert rows == ["holder", "other process"]
