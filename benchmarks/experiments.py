@@ -830,6 +830,17 @@ def _sqlite_busy_handler() -> Iterator[None]:
         yield
 
 
+@experiment("no-turns-between-processes")
+def _no_turns_between_processes() -> Iterator[None]:
+    """SQLite's turns within the service's process only, as before 4 December: with `OUTBOX_RELAY=process` the
+    relay's child still takes the file's turn, but the service does not, so between the two the busy handler
+    decides again."""
+    from reliability import database
+
+    with patched(database, "_file_turn", lambda path: None):
+        yield
+
+
 @experiment("gc-off")
 def _gc_off() -> Iterator[None]:
     """No cyclic garbage collection (not for production): shows what the collector's pauses, which hold the GIL
