@@ -14,8 +14,8 @@ lease, so several replicas still publish one at a time), and the parent keeps wh
   parent that dies closes the pipe, and the child stops.
 
 Settings go to the child on its stdin (the SASL password among them), never in its arguments or environment.
-On SQLite the two processes' writes meet SQLite's busy handler instead of the in-process turns
-(`database.TurnTakingConnection`); see docs/operations.md for when to choose this mode.
+On SQLite the two processes' transactions take turns through the database's file turn
+(`database.TurnTakingConnection`); docs/operations.md says when to choose this mode.
 """
 
 from __future__ import annotations
