@@ -133,6 +133,18 @@ class RelaySettings:
     """Prepended to each row's (logical) topic when publishing; see ConsumerSettings.topic_prefix."""
 
 
+def service_relay_settings(service: str, topic_prefix: str) -> RelaySettings:
+    """A service's relay, in its own process or not: one lease name, so its replicas publish one at a time."""
+    return RelaySettings(lease_name=f"{service}-outbox-relay", topic_prefix=topic_prefix)
+
+
+def refresh_parked_gauge(engine: Engine, service: str) -> int:
+    """Counts the parked rows and sets the service's `outbox_parked_rows` gauge to it."""
+    parked = count_parked(engine)
+    metrics.OUTBOX_PARKED.labels(service).set(parked)
+    return parked
+
+
 class OutboxRelay:
     """Publishes committed outbox rows in id order, then marks them published."""
 
@@ -275,9 +287,7 @@ class OutboxRelay:
         self.refresh_parked_gauge()
 
     def refresh_parked_gauge(self) -> int:
-        parked = count_parked(self._engine)
-        metrics.OUTBOX_PARKED.labels(self._service).set(parked)
-        return parked
+        return refresh_parked_gauge(self._engine, self._service)
 
     async def _renew(self) -> None:
         # A batch the broker refused left a gap in the idempotent producer's sequence numbers: every later send to

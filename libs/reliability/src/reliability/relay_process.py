@@ -36,8 +36,7 @@ from sqlalchemy.engine import Engine
 from reliability import metrics
 from reliability.database import create_database_engine
 from reliability.kafka_security import KafkaSecuritySettings
-from reliability.outbox import OutboxRelay, RelaySettings
-from reliability.outbox_parking import count_parked
+from reliability.outbox import OutboxRelay, refresh_parked_gauge, service_relay_settings
 from reliability.producer import create_producer
 
 if TYPE_CHECKING:  # the child never builds ServiceSettings: its HTTP side (auth, FastAPI) is not the relay's
@@ -160,9 +159,7 @@ class RelayProcess:
                 metrics.OUTBOX_ROWS_REFUSED.labels(self._service, name.removeprefix("refused:")).inc(delta)
 
     def refresh_parked_gauge(self) -> int:
-        parked = count_parked(self._engine)
-        metrics.OUTBOX_PARKED.labels(self._service).set(parked)
-        return parked
+        return refresh_parked_gauge(self._engine, self._service)
 
 
 def child_settings(service: str, owner: str, settings: ServiceSettings) -> dict[str, Any]:
@@ -186,11 +183,14 @@ def _counts(service: str) -> dict[str, float]:
     return counts
 
 
+def _write_report(relay: OutboxRelay, service: str) -> None:
+    sys.stdout.write(json.dumps({"counts": _counts(service), "last_failure": relay.last_failure}) + "\n")
+    sys.stdout.flush()
+
+
 async def _report(relay: OutboxRelay, service: str) -> None:
     while True:
-        report = {"counts": _counts(service), "last_failure": relay.last_failure}
-        sys.stdout.write(json.dumps(report) + "\n")
-        sys.stdout.flush()
+        _write_report(relay, service)
         await asyncio.sleep(REPORT_EVERY_SECONDS)
 
 
@@ -198,7 +198,7 @@ async def serve_relay(
     service: str, owner: str, settings: RelaySettingsGiven, wake_fd: int, idle_poll_seconds: float | None = None
 ) -> None:
     """The child's life: the relay until SIGTERM or the parent's end of the wake-up pipe closing."""
-    relay_settings = RelaySettings(lease_name=f"{service}-outbox-relay", topic_prefix=settings.topic_prefix)
+    relay_settings = service_relay_settings(service, settings.topic_prefix)
     if idle_poll_seconds is not None:
         relay_settings.idle_poll_seconds = idle_poll_seconds
     engine = create_database_engine(settings.database_url)
@@ -234,8 +234,7 @@ async def serve_relay(
         await relay.run()
     finally:
         reporter.cancel()
-        sys.stdout.write(json.dumps({"counts": _counts(service), "last_failure": relay.last_failure}) + "\n")
-        sys.stdout.flush()
+        _write_report(relay, service)
         await relay.close()
         engine.dispose()
 

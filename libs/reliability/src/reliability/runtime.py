@@ -22,7 +22,7 @@ from contracts import topics as contract_topics
 from reliability import garbage
 from reliability.consumer import BatchHandler, ConsumerSettings, Handler, IdempotentConsumer
 from reliability.http import Degraded, HealthCheck, database_check
-from reliability.outbox import OutboxRelay, RelaySettings
+from reliability.outbox import OutboxRelay, service_relay_settings
 from reliability.producer import create_producer
 from reliability.provenance import EventSources, event_sources_path, load_event_sources
 from reliability.relay_process import RelayProcess
@@ -134,7 +134,7 @@ class ServiceRuntime:
             self.engine,
             await self._relay_producer(),
             self.service,
-            RelaySettings(lease_name=f"{self.service}-outbox-relay", topic_prefix=settings.topic_prefix),
+            service_relay_settings(self.service, settings.topic_prefix),
             owner=owner,
             renew_producer=self._relay_producer,
         )
