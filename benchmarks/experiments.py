@@ -9,7 +9,9 @@ billing since the batch-path commit; what is left measures the paths the kit sti
 `decode-stepwise`, `span-per-event`; all three: `before`; and for the latency, `partition-transactions`,
 `sqlite-busy-handler`, `processed-lookup-ids` and `linger-5`; all four: `before-latency`; `gc-defaults`; for PostgreSQL's round
 trips, `insert-per-table`, `relay-in-transactions`, `pre-ping`, `lease-every-round`,
-`billing-locks-and-reads-apart` and `relay-second-round`; all six: `before-round-trips`; and `arrays-as-text`, `log-scrub-regex`). `stage-timings`
+`billing-locks-and-reads-apart` and `relay-second-round`; all six: `before-round-trips`; and `arrays-as-text`, `log-scrub-regex`;
+for the output and the INSERTs of 6 December `values-by-json-dumps`, `uuid5-stdlib`, `datetime-two-steps`, all three:
+`before-6-december`). `stage-timings`
 changes nothing and times each stage of the consumer and the relay, and every SQL statement, in the process it
 runs in; `tracemalloc` changes nothing but speed and says where the process's live Python memory was allocated;
 `pymalloc-arenas` samples CPython's small-object allocator next to the resident size, `glibc-heap` glibc's
@@ -45,6 +47,7 @@ ALIASES = {
         "relay-second-round",
     ),
     "before-3-december": ("inserts-through-sqlalchemy", "log-per-event"),
+    "before-6-december": ("values-by-json-dumps", "uuid5-stdlib", "datetime-two-steps"),
 }
 
 
@@ -245,6 +248,46 @@ def _log_per_event() -> Iterator[None]:
     from billing import usecases
 
     with patched(usecases.log, "debug", usecases.log.info):
+        yield
+
+
+@experiment("values-by-json-dumps")
+def _values_by_json_dumps() -> Iterator[None]:
+    """Every record's value by `model_dump` and `json.dumps`, as before 6 December (same bytes, slower)."""
+    import json
+
+    from contracts import envelope
+
+    def by_json_dumps(attributes: dict[str, str], data: Any) -> bytes:
+        document = {**attributes, "data": data.model_dump(mode="json", exclude_none=True)}
+        return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    with patched(envelope, "serialised", by_json_dumps):
+        yield
+
+
+@experiment("uuid5-stdlib")
+def _uuid5_stdlib() -> Iterator[None]:
+    """Event ids by `uuid.uuid5`, as before 6 December (same ids)."""
+    import uuid
+
+    from reliability.events import EventIds
+
+    def of(self: EventIds, kind: str, subject: str) -> str:
+        return str(uuid.uuid5(self._namespace, f"{kind}:{subject}"))
+
+    with patched(EventIds, "of", of):
+        yield
+
+
+@experiment("datetime-two-steps")
+def _datetime_two_steps() -> Iterator[None]:
+    """On SQLite each instant through `process_bind_param` and then the dialect's DATETIME processor, as before
+    6 December (the same text)."""
+    from reliability.columns import UTCDateTime
+    from sqlalchemy import TypeDecorator
+
+    with patched(UTCDateTime, "bind_processor", TypeDecorator.bind_processor):
         yield
 
 

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import functools
 import json
+import types
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar, Union
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+import pydantic_core
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
+from contracts.email import Email
 from contracts.events import EVENT_TYPES, EventPayload
 from contracts.limits import MAX_EVENT_BYTES
 from contracts.text import IDENTIFIER_PATTERN
@@ -85,9 +89,9 @@ class CloudEvent(Generic[PayloadT]):
     time: datetime
     subject: str
     data: PayloadT
-    wire_json: dict[str, Any] | None = field(default=None, init=False, compare=False, repr=False)
-    """`to_json()` as `new_event` built and checked it, so `to_kafka` serialises it without building it again.
-    Not an init field, so `dataclasses.replace` (an event with another source, say) starts without it."""
+    wire_value: bytes | None = field(default=None, init=False, compare=False, repr=False)
+    """The record's value as `new_event` built it from the attributes it checked, so `to_kafka` does not build it
+    again. Not an init field, so `dataclasses.replace` (an event with another source, say) starts without it."""
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -95,6 +99,10 @@ class CloudEvent(Generic[PayloadT]):
         return (self.source, self.id)
 
     def to_json(self) -> dict[str, Any]:
+        return {**self.attributes(), "data": self.data.model_dump(mode="json", exclude_none=True)}
+
+    def attributes(self) -> dict[str, str]:
+        """The envelope's attributes as JSON values, in the order of the wire (`data` follows them)."""
         return {
             "specversion": "1.0",
             "id": self.id,
@@ -103,12 +111,10 @@ class CloudEvent(Generic[PayloadT]):
             "time": self.time.isoformat(),
             "subject": self.subject,
             "datacontenttype": DATA_CONTENT_TYPE,
-            "data": self.data.model_dump(mode="json", exclude_none=True),
         }
 
     def to_kafka(self) -> KafkaRecord:
-        document = self.to_json() if self.wire_json is None else self.wire_json
-        value = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        value = serialised(self.attributes(), self.data) if self.wire_value is None else self.wire_value
         return KafkaRecord(
             topic=self.data.topic,
             key=self.subject.encode("utf-8"),
@@ -133,14 +139,53 @@ def new_event(
         subject=data.subject(),
         data=data,
     )
-    document = event.to_json()
+    attributes = event.attributes()
     try:
-        # The envelope's attributes; `data` is the payload just validated as its model, here only its JSON form.
-        Envelope.model_validate({**document, "data": {}})
+        # The envelope's attributes; `data` is the payload just validated as its model.
+        Envelope.model_validate({**attributes, "data": {}})
     except ValidationError as error:
         raise InvalidEvent("not a valid CloudEvent: " + describe_validation_error(error)) from error
-    object.__setattr__(event, "wire_json", document)  # frozen: set once, here, before anyone sees the event
+    object.__setattr__(event, "wire_value", serialised(attributes, data))  # frozen: set once, before anyone sees it
     return event
+
+
+def serialised(attributes: dict[str, str], data: EventPayload) -> bytes:
+    """The structured-mode value: compact JSON, UTF-8 unescaped, `data` last.
+
+    Pydantic's serialiser writes the bytes `json.dumps` writes for every value but floats (`1e-7` against
+    `1e-07`), in a fifth of the time, so a payload whose fields cannot hold a float takes it; one that can (a
+    credential passed through as a dict) takes `json.dumps`, so a rebuild publishes what was published before.
+    """
+    if _json_is_exact(type(data)):
+        try:
+            body = type(data).__pydantic_serializer__.to_json(data, exclude_none=True)
+            return pydantic_core.to_json(attributes)[:-1] + b',"data":' + body + b"}"
+        except pydantic_core.PydanticSerializationError:
+            pass  # a lone surrogate, say: json.dumps below says what it said before (UnicodeEncodeError)
+    document = {**attributes, "data": data.model_dump(mode="json", exclude_none=True)}
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+_EXACT_LEAVES = (str, int, Decimal, datetime, date, AwareDatetime, Email, type(None))
+
+
+@functools.cache
+def _json_is_exact(model: type[BaseModel]) -> bool:
+    """Whether no field of `model`, nested models included, can hold a float (or a value of any type)."""
+    return all(_exact(field.annotation) for field in model.model_fields.values())
+
+
+def _exact(annotation: Any) -> bool:
+    origin, arguments = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _exact(arguments[0])
+    if origin is Literal:
+        return all(isinstance(value, str | int) for value in arguments)
+    if origin in (list, tuple, Union, types.UnionType):
+        return all(_exact(argument) for argument in arguments if argument is not Ellipsis)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _json_is_exact(annotation)
+    return isinstance(annotation, type) and issubclass(annotation, _EXACT_LEAVES)
 
 
 def describe_validation_error(error: ValidationError, prefix: str = "") -> str:

@@ -46,8 +46,11 @@ def _parse_money(value: Any) -> Decimal:
     return Decimal(value)
 
 
+_CENT = Decimal("0.01")
+
+
 def _format_money(value: Decimal) -> str:
-    return format(value.quantize(Decimal("0.01")), "f")
+    return format(value.quantize(_CENT), "f")
 
 
 def _credits_text(value: Any) -> str:
