@@ -13,7 +13,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from billing import domain
 from billing.bootstrap import SERVICE
 from billing.store import Store
@@ -42,14 +41,6 @@ from tests.billing.broker.billing_broker_support import (
 pytestmark = pytest.mark.kafka
 
 HERITAGE_COURSES = (("2026MCHAR1", "3", 1), ("2026MCHAR2", "3", 1))
-
-
-@pytest.fixture
-async def producer(kafka_bootstrap):
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True, acks="all")
-    await producer.start()
-    yield producer
-    await producer.stop()
 
 
 def heritage(enrolment_id: str, **changes):

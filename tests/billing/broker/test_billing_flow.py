@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from contracts import topics
 from tests.billing.billing_support import brussels, enrolment_cancelled, enrolment_created
@@ -25,14 +24,6 @@ from tests.billing.broker.billing_broker_support import (
 )
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-async def producer(kafka_bootstrap):
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True, acks="all")
-    await producer.start()
-    yield producer
-    await producer.stop()
 
 
 def heritage(enrolment_id: str, **extra):

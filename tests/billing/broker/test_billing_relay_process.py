@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from reliability.relay_process import RelayProcess
 
 from tests.billing.billing_support import brussels, enrolment_cancelled, enrolment_created
@@ -19,14 +18,6 @@ from tests.billing.broker.billing_broker_support import (
 )
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-async def producer(kafka_bootstrap):
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True, acks="all")
-    await producer.start()
-    yield producer
-    await producer.stop()
 
 
 async def test_invoices_and_reimbursements_go_out_through_the_relays_process(kafka_bootstrap, producer, database_url):

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from billing.bootstrap import SERVICE
 
 from contracts import topics
@@ -28,14 +27,6 @@ from tests.billing.broker.billing_broker_support import (
 pytestmark = pytest.mark.kafka
 
 ENROLMENTS = ["enr-full", "enr-middle", "enr-none", "enr-second-only", "enr-open", "enr-overtaken"]
-
-
-@pytest.fixture
-async def producer(kafka_bootstrap):
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True, acks="all")
-    await producer.start()
-    yield producer
-    await producer.stop()
 
 
 async def collect(billing) -> dict[str, dict]:
