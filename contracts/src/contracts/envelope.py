@@ -162,6 +162,11 @@ def serialised(attributes: dict[str, str], data: EventPayload) -> bytes:
             return pydantic_core.to_json(attributes)[:-1] + b',"data":' + body + b"}"
         except pydantic_core.PydanticSerializationError:
             pass  # a lone surrogate, say: json.dumps below says what it said before (UnicodeEncodeError)
+    return serialised_by_json_dumps(attributes, data)
+
+
+def serialised_by_json_dumps(attributes: dict[str, str], data: EventPayload) -> bytes:
+    """The value as every value was written before `serialised` took Pydantic's serialiser where it can."""
     document = {**attributes, "data": data.model_dump(mode="json", exclude_none=True)}
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 

@@ -29,8 +29,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def bind_processor(self, dialect: Dialect) -> Any:
-        """On SQLite, `process_bind_param` and the dialect's text in one step: the two steps, each a Python call
-        with its own dictionary of fields, were about a tenth of billing's INSERTs (docs/benchmark.md)."""
+        """On SQLite, `process_bind_param` and the dialect's text in one step instead of two Python calls (the
+        second builds a dictionary of fields per value); a small gain, measured in docs/benchmark.md (6 December)."""
         if dialect.name == "sqlite" and self.impl_instance.dialect_impl(dialect)._storage_format == _SQLITE_FORMAT:  # type: ignore[attr-defined]
             return _as_sqlite_text
         return super().bind_processor(dialect)
